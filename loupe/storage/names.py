@@ -1,0 +1,13 @@
+"""Names of the tables Loupe keeps its state in (the containers are settings)."""
+
+DATASETS_TABLE = "LoupeDatasets"
+MODELS_TABLE = "LoupeModels"
+EVALUATIONS_TABLE = "LoupeEvaluations"
+# one row per delivered blob-created event (name + etag): makes redelivery idempotent
+BLOB_EVENTS_TABLE = "LoupeBlobEvents"
+
+ALL_TABLES = (DATASETS_TABLE, MODELS_TABLE, EVALUATIONS_TABLE, BLOB_EVENTS_TABLE)
+
+# Azure Functions function names (function_app.py); infra wires Event Grid to the blob one.
+BLOB_FUNCTION_NAME = "dataset_blob_created"
+RECONCILE_FUNCTION_NAME = "reconcile_jobs"

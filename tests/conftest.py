@@ -1,0 +1,72 @@
+"""Session-wide real components: an in-memory Azurite on free loopback ports, and factories for
+settings, services and a uvicorn server running the real app."""
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from typing import Iterator
+
+import pytest
+
+from loupe.local.azurite import Azurite
+from loupe.settings import Settings
+
+TEST_API_KEY = "test-key-0123456789"
+
+# Tests must not pick up a developer's environment.
+for _name in [n for n in os.environ if n.startswith("LOUPE_")]:
+    del os.environ[_name]
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[Azurite]:
+    instance = Azurite.on_free_ports(in_memory=True).start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def make_settings(azurite):
+    def make(**overrides) -> Settings:
+        values = dict(storage_connection_string=azurite.connection_string, api_keys=[TEST_API_KEY])
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def settings(make_settings) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def services(settings):
+    from loupe.services import Services
+
+    return Services(settings).ready()
+
+
+@pytest.fixture(scope="session")
+def api_server(services):
+    from loupe.api.app import create_app
+    from loupe.local.azurite import free_port
+    from loupe.local.server import ServerThread
+
+    server = ServerThread(create_app(services), port=free_port()).start()
+    yield server
+    server.stop()
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture
+def unique_name():
+    """Names unique across the session's shared Azurite."""
+
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+    return make
