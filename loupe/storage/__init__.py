@@ -1,0 +1,1 @@
+"""Loupe's own storage: clients, tables, blobs."""
