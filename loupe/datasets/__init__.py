@@ -1,0 +1,1 @@
+"""Datasets: registration through the API or by dropping files, validation, downloads."""

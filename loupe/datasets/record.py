@@ -1,0 +1,104 @@
+"""A registered dataset as Loupe stores it, and its wire shape (api-spec.md A.3)."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from loupe.enums import AnnotationKind, StorageAuthKind
+from loupe.storage.entities import get_json, parse_time, put_json, utc_now, wire_time
+
+PARTITION = "dataset"
+DatasetSourceKind = Literal["api", "blob"]
+
+
+def new_etag() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    name: str
+    annotation_kind: AnnotationKind
+    annotation_file_uris: list[str]
+    # `authentication.kind` exactly as the client sent it (a string, or a one-element list from
+    # samples 0.0.1-0.0.5); None when the client sent no authentication (api-spec.md G7)
+    auth_echo: Any = None
+    auth_kind: StorageAuthKind | None = None
+    sas_token: str | None = None  # never leaves Loupe's storage except towards the trainer
+    custom_properties: dict[str, str] | None = None
+    created: datetime = field(default_factory=utc_now)
+    updated: datetime = field(default_factory=utc_now)
+    etag: str = field(default_factory=new_etag)
+    source: DatasetSourceKind = "api"
+    # the validation summary shown to users (see loupe.datasets.validation.DatasetValidation.wire)
+    validation: dict[str, Any] | None = None
+    # blob ETags of the annotation files when this dataset was validated (drop flow only)
+    blob_etags: dict[str, str] | None = None
+
+    @property
+    def usable_for_training(self) -> bool:
+        return bool(self.validation) and self.validation.get("status") == "valid"
+
+    @property
+    def usable_for_evaluation(self) -> bool:
+        return bool(self.validation) and self.validation.get("status") in ("valid", "evaluationOnly")
+
+    def changed(self, **changes: Any) -> "DatasetRecord":
+        return replace(self, updated=utc_now(), etag=new_etag(), **changes)
+
+    def wire(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "name": self.name,
+            "annotationKind": self.annotation_kind.value,
+            "annotationFileUris": list(self.annotation_file_uris),
+        }
+        if self.auth_echo is not None:
+            body["authentication"] = {"kind": self.auth_echo}
+        if self.custom_properties is not None:
+            body["customProperties"] = dict(self.custom_properties)
+        body["createdDateTime"] = wire_time(self.created)
+        body["updatedDateTime"] = wire_time(self.updated)
+        body["eTag"] = self.etag
+        if self.validation is not None:
+            body["validation"] = self.validation
+        return body
+
+    def to_entity(self) -> dict[str, Any]:
+        entity: dict[str, Any] = {
+            "PartitionKey": PARTITION,
+            "RowKey": self.name,
+            "annotationKind": self.annotation_kind.value,
+            "authKind": self.auth_kind.value if self.auth_kind else None,
+            "sasToken": self.sas_token,
+            "created": wire_time(self.created),
+            "updated": wire_time(self.updated),
+            "eTag": self.etag,
+            "source": self.source,
+        }
+        put_json(entity, "annotationFileUris", self.annotation_file_uris)
+        put_json(entity, "authEcho", self.auth_echo)
+        put_json(entity, "customProperties", self.custom_properties)
+        put_json(entity, "validation", self.validation)
+        put_json(entity, "blobEtags", self.blob_etags)
+        return {k: v for k, v in entity.items() if v is not None}
+
+    @classmethod
+    def from_entity(cls, entity: dict[str, Any]) -> "DatasetRecord":
+        auth = entity.get("authKind")
+        return cls(
+            name=entity["RowKey"],
+            annotation_kind=AnnotationKind(entity["annotationKind"]),
+            annotation_file_uris=get_json(entity, "annotationFileUris", []),
+            auth_echo=get_json(entity, "authEcho"),
+            auth_kind=StorageAuthKind(auth) if auth else None,
+            sas_token=entity.get("sasToken"),
+            custom_properties=get_json(entity, "customProperties"),
+            created=parse_time(entity["created"]),
+            updated=parse_time(entity["updated"]),
+            etag=entity["eTag"],
+            source=entity.get("source", "api"),
+            validation=get_json(entity, "validation"),
+            blob_etags=get_json(entity, "blobEtags"),
+        )
