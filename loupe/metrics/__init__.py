@@ -1,0 +1,10 @@
+"""modelPerformance metrics shared by the trainer (held-out split) and evaluations (test dataset).
+
+numpy in, the wire's camelCase modelPerformance dict out (api-spec.md A.7), with values computed as
+vision-evaluation 0.2.14 computes them (api-spec.md F). Every value is a finite Python float.
+"""
+
+from loupe.metrics.classification import classification_performance, multilabel_performance
+from loupe.metrics.detection import detection_performance
+
+__all__ = ["classification_performance", "detection_performance", "multilabel_performance"]
