@@ -1,0 +1,49 @@
+"""Where a model's artifacts (loupe.artifacts) come from.
+
+The service reads them from Blob storage (an implementation over the models container lives
+with the storage code); FolderModelFiles serves exported models from a local folder laid out
+as ``<root>/<model name>/model.onnx, labels.json, preprocessing.json``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from loupe.artifacts import MODEL_FILE
+
+
+@runtime_checkable
+class ModelFiles(Protocol):
+    def version(self, model_name: str) -> str | None:
+        """A token that changes whenever the model is retrained or deleted (e.g. the etag of
+        model.onnx); None when there is no trained model of that name."""
+
+    def read(self, model_name: str, file: str) -> bytes:
+        """The bytes of one artifact file; FileNotFoundError when it does not exist."""
+
+
+class FolderModelFiles:
+    """Models in ``root/<model name>/``; the version is model.onnx's mtime and size."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+
+    def _path(self, model_name: str, file: str) -> Path:
+        # names come from URLs: never let one climb out of the root
+        if not model_name or "/" in model_name or "\\" in model_name or model_name in (".", ".."):
+            raise FileNotFoundError(f"invalid model name {model_name!r}")
+        if "/" in file or "\\" in file or file in (".", ".."):
+            raise FileNotFoundError(f"invalid artifact file name {file!r}")
+        return self.root / model_name / file
+
+    def version(self, model_name: str) -> str | None:
+        try:
+            stat = self._path(model_name, MODEL_FILE).stat()
+        except FileNotFoundError:
+            return None
+        return f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+
+    def read(self, model_name: str, file: str) -> bytes:
+        return self._path(model_name, file).read_bytes()
