@@ -1,0 +1,1 @@
+"""Training jobs: the JobSpec contract and the backends that run it."""
