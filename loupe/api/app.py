@@ -1,0 +1,67 @@
+"""The HTTP API: one FastAPI app, served by uvicorn locally and by ``func.AsgiFunctionApp`` on Azure."""
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loupe import __version__
+from loupe.api.body import errors_to_bad_request
+from loupe.api.errors import error_response
+from loupe.api.middleware import ApiKeyMiddleware, ApiVersionMiddleware, CollapseSlashesMiddleware
+from loupe.api.routes import analyze, datasets, evaluations, models
+from loupe.errors import ServiceError
+from loupe.services import Services
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType"}
+
+
+def create_app(services: Services | None = None) -> FastAPI:
+    services = services or Services()
+    app = FastAPI(
+        title="Loupe",
+        version=__version__,
+        summary="Azure AI Vision model customization API, self-hosted: datasets, models, evaluations, analyze.",
+    )
+    app.state.services = services
+    app.include_router(datasets.router)
+    app.include_router(models.router)
+    app.include_router(evaluations.router)
+    app.include_router(analyze.router)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(errors_to_bad_request(list(exc.errors())))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, str(exc.status_code))
+        message = "Resource not found." if exc.status_code == 404 else str(exc.detail)
+        if exc.status_code == 405:
+            message = f"The method {request.method} is not allowed on {request.url.path}."
+        return error_response(ServiceError(exc.status_code, code, message))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(ServiceError(500, "InternalServerError",
+                                           "An unexpected error occurred; it has been logged."))
+
+    # Middleware runs outermost-last-added: slashes collapse before the key and version checks.
+    app.add_middleware(ApiVersionMiddleware)
+    app.add_middleware(ApiKeyMiddleware, keys=services.settings.accepted_api_keys)
+    app.add_middleware(CollapseSlashesMiddleware)
+    return app

@@ -1,0 +1,46 @@
+"""``/computervision/models/{model}/evaluations`` (api-spec.md A.2 rows 11-14, A.5). The samples
+EvaluationClient reaches them through ``//models/...``, which the slash middleware collapses."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from loupe.api.body import read_json_body
+from loupe.api.openapi import json_body
+from loupe.api.paging import page
+from loupe.evaluations.record import EvaluationRecord
+from loupe.evaluations.service import EvaluationIn
+from loupe.services import Services
+
+router = APIRouter(prefix="/computervision/models/{model}/evaluations", tags=["evaluations"])
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+@router.put("/{name}", status_code=201, openapi_extra=json_body(EvaluationIn),
+            summary="Evaluate a trained model on a test dataset")
+async def create_evaluation(model: str, name: str, request: Request) -> JSONResponse:
+    body = await read_json_body(request, EvaluationIn)
+    record = await run_in_threadpool(_services(request).evaluations.create, model, name, body)
+    return JSONResponse(record.wire(), status_code=201)
+
+
+@router.get("/{name}", summary="Get an evaluation")
+async def get_evaluation(model: str, name: str, request: Request) -> JSONResponse:
+    record = await run_in_threadpool(_services(request).evaluations.get, model, name)
+    return JSONResponse(record.wire())
+
+
+@router.delete("/{name}", status_code=204, summary="Delete an evaluation")
+async def delete_evaluation(model: str, name: str, request: Request) -> Response:
+    await run_in_threadpool(_services(request).evaluations.delete, model, name)
+    return Response(status_code=204)
+
+
+@router.get("", summary="List a model's evaluations")
+async def list_evaluations(model: str, request: Request) -> JSONResponse:
+    records = await run_in_threadpool(_services(request).evaluations.list, model)
+    return JSONResponse(page(request, records, EvaluationRecord.wire))

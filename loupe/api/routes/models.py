@@ -1,0 +1,53 @@
+"""``/computervision/models`` (api-spec.md A.2 rows 6-10, A.4)."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from loupe.api.body import read_json_body
+from loupe.api.openapi import json_body
+from loupe.api.paging import page
+from loupe.models.record import ModelRecord
+from loupe.models.requests import ModelIn
+from loupe.services import Services
+
+router = APIRouter(prefix="/computervision/models", tags=["models"])
+
+
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+@router.put("/{name}", status_code=201, openapi_extra=json_body(ModelIn), summary="Create a model: starts training")
+async def create_model(name: str, request: Request) -> JSONResponse:
+    body = await read_json_body(request, ModelIn)
+    record = await run_in_threadpool(_services(request).models.create, name, body)
+    return JSONResponse(record.wire(), status_code=201)
+
+
+@router.get("/{name}", summary="Get a model, with its status, progress and performance")
+async def get_model(name: str, request: Request) -> JSONResponse:
+    record = await run_in_threadpool(_services(request).models.get, name)
+    return JSONResponse(record.wire())
+
+
+@router.post("/{name}:cancel", status_code=202, summary="Cancel training")
+async def cancel_model(name: str, request: Request) -> JSONResponse:
+    # the swagger has no body here, but the samples client parses one (api-spec.md G9)
+    record = await run_in_threadpool(_services(request).models.cancel, name)
+    return JSONResponse(record.wire(), status_code=202)
+
+
+@router.delete("/{name}", status_code=204, summary="Delete a model (succeeded, failed or cancelled)")
+async def delete_model(name: str, request: Request) -> Response:
+    await run_in_threadpool(_services(request).models.delete, name)
+    services = _services(request)
+    services.model_deleted(name)
+    return Response(status_code=204)
+
+
+@router.get("", summary="List models")
+async def list_models(request: Request) -> JSONResponse:
+    records = await run_in_threadpool(_services(request).models.list)
+    return JSONResponse(page(request, records, ModelRecord.wire))

@@ -1,0 +1,1 @@
+"""Scoring exported models on local images and computing modelPerformance."""

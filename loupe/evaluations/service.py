@@ -1,0 +1,128 @@
+"""Creating (which runs it as a job on the model's backend), reading and deleting evaluations."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from loupe.datasets.requests import name_problem
+from loupe.datasets.service import DatasetService, check_name
+from loupe.enums import EvaluationErrorCode, EvaluationStatus, ModelStatus
+from loupe.errors import ServiceError, bad_request, conflict, not_found
+from loupe.evaluations.record import EvaluationRecord
+from loupe.evaluations.repository import EvaluationRepository
+from loupe.jobs.backend import JobBackend
+from loupe.jobs.sources import dataset_source
+from loupe.jobs.spec import JobOutput, JobSpec
+from loupe.models.repository import ModelRepository
+from loupe.storage.clients import Storage
+from loupe.storage.table_store import AlreadyExists, ConcurrentChange
+from loupe.wire import WireModel
+
+log = logging.getLogger(__name__)
+
+# Evaluations run the exported model on CPU or GPU; this is their time limit.
+EVALUATION_BUDGET_SECONDS = 2 * 3600.0
+
+
+class EvaluationParametersIn(WireModel):
+    test_dataset_name: str
+
+
+class EvaluationIn(WireModel):
+    name: str | None = None
+    evaluation_parameters: EvaluationParametersIn
+
+
+class EvaluationService:
+    def __init__(self, storage: Storage, datasets: DatasetService, models: ModelRepository,
+                 backend: JobBackend) -> None:
+        self.storage = storage
+        self.settings = storage.settings
+        self.datasets = datasets
+        self.models = models
+        self.backend = backend
+        self.repo = EvaluationRepository(storage)
+
+    def _model(self, model: str):
+        check_name(model, "model")
+        stored = self.models.find(model)
+        if stored is None:
+            raise not_found("Model", model)
+        return stored.value
+
+    def get(self, model: str, name: str) -> EvaluationRecord:
+        self._model(model)
+        check_name(name, "evaluation")
+        stored = self.repo.find(model, name)
+        if stored is None:
+            raise not_found("Evaluation", f"{model}/{name}")
+        return stored.value
+
+    def list(self, model: str) -> list[EvaluationRecord]:
+        self._model(model)
+        return self.repo.of_model(model)
+
+    def create(self, model_name: str, name: str, body: EvaluationIn) -> EvaluationRecord:
+        model = self._model(model_name)
+        check_name(name, "evaluation")
+        if body.name is not None and body.name != name:
+            raise bad_request(f"The body's name '{body.name[:300]}' differs from the name in the URL '{name}'.",
+                              target="name", inner_code="BadArgument")
+        if self.repo.find(model_name, name) is not None:
+            raise conflict("EvaluationAlreadyExists", f"Evaluation '{name}' of model '{model_name}' already exists.")
+        if model.status is not ModelStatus.SUCCEEDED:
+            raise bad_request(f"Model '{model_name}' is {model.status.value}; only succeeded models can be evaluated.",
+                              code="ModelNotTrained")
+        dataset_name = body.evaluation_parameters.test_dataset_name
+        target = "evaluationParameters.testDatasetName"
+        dataset = None if name_problem(dataset_name) else self.datasets.find(dataset_name)
+        if dataset is None:
+            raise bad_request(f"Test dataset '{dataset_name}' is not registered.",
+                              code=EvaluationErrorCode.DATASET_NOT_FOUND.value, target=target)
+        if dataset.value.annotation_kind is not model.model_kind.annotation_kind:
+            raise bad_request(f"Dataset '{dataset_name}' is {dataset.value.annotation_kind.value}; model "
+                              f"'{model_name}' is a {model.model_kind.value}.",
+                              code=EvaluationErrorCode.INCORRECT_MODEL_KIND.value, target=target)
+        if not dataset.value.usable_for_evaluation:
+            raise bad_request(f"Dataset '{dataset_name}' is not valid for evaluation (status "
+                              f"{(dataset.value.validation or {}).get('status')}).",
+                              code=EvaluationErrorCode.DATASET_CORRUPT.value, target=target)
+        record = EvaluationRecord(model_name=model_name, name=name, test_dataset=dataset_name,
+                                  run_id=uuid.uuid4().hex)
+        spec = JobSpec(
+            mode="evaluate", model_name=model_name, evaluation_name=name, run_id=record.run_id,
+            model_kind=model.model_kind, evaluation_dataset=dataset_source(dataset.value),
+            budget_seconds=EVALUATION_BUDGET_SECONDS,
+            output=JobOutput(container=self.settings.models_container, prefix=f"{model_name}/"),
+        )
+        try:
+            self.repo.store.create(record)
+        except AlreadyExists:
+            raise conflict("EvaluationAlreadyExists", f"Evaluation '{name}' already exists.") from None
+        return self.submit(record, spec)
+
+    def submit(self, record: EvaluationRecord, spec: JobSpec) -> EvaluationRecord:
+        container = self.storage.container(self.settings.models_container)
+        try:
+            container.upload_blob(spec.spec_blob, spec.to_json().encode(), overwrite=True)
+            job_id = self.backend.submit(spec, spec.spec_blob)
+        except Exception as exc:
+            log.exception("submitting evaluation %s/%s failed", record.model_name, record.name)
+            error = {"code": EvaluationErrorCode.INTERNAL.value,
+                     "message": f"The evaluation job could not be started: {type(exc).__name__}"}
+            return self.repo.update(record.model_name, record.name, lambda r: r.with_changes(
+                status=EvaluationStatus.FAILED, error=error)) or record
+        return self.repo.update(record.model_name, record.name,
+                                lambda r: r.with_changes(job_id=job_id, attempt=spec.attempt)) or record
+
+    def delete(self, model: str, name: str) -> None:
+        record = self.get(model, name)
+        stored = self.repo.find(model, name)
+        if stored is None:
+            raise not_found("Evaluation", f"{model}/{name}")
+        if not record.status.is_terminal and record.job_id:
+            self.backend.cancel(record.job_id)
+        try:
+            self.repo.store.delete(model, name, stored.table_etag)
+        except ConcurrentChange:
+            raise ServiceError(409, "Conflict", f"Evaluation '{name}' changed while being deleted; retry.") from None

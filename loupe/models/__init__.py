@@ -1,0 +1,1 @@
+"""Models: training runs, their records, the reconciler."""

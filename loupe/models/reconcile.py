@@ -1,0 +1,177 @@
+"""Reconciliation: compare models that should be moving (notStarted, training, cancelling) with
+their backend's view and the trainer's heartbeat, so no model stays in flight forever.
+
+- a job that ended without the trainer recording an outcome (killed, OOM, crashed) is resubmitted
+  once - the trainer resumes from its checkpoint - and fails after that;
+- a job the backend no longer knows, a trainer whose heartbeat stopped, or a run far past its
+  budget ends ``failed`` with the reason;
+- a cancel whose job is gone ends ``cancelled``; a preempted (Spot) job is left to the backend's
+  requeue and noted in the model's progress.
+Runs from a timer function on Azure and from a thread of the local host.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from loupe.enums import EvaluationErrorCode, EvaluationStatus, ModelStatus, TrainingErrorCode
+from loupe.evaluations.record import EvaluationRecord
+from loupe.evaluations.service import EvaluationService
+from loupe.jobs.backend import JobBackend, JobState, JobStatus
+from loupe.models.record import ModelRecord
+from loupe.models.service import ModelService
+from loupe.storage.entities import utc_now
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2  # the first run plus one resubmission after a crash
+# A run may overrun its budget by this much (start-up, download, export) before it is stopped.
+OVERRUN = timedelta(minutes=30)
+# A notStarted model without a job for this long was never submitted (host died mid-request).
+SUBMIT_GRACE = timedelta(minutes=2)
+CANCEL_GRACE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Action:
+    model: str
+    action: str  # "failed" | "cancelled" | "resubmitted" | "noted-preemption" | "cancel-resent"
+    reason: str
+
+
+class Reconciler:
+    def __init__(self, models: ModelService, evaluations: EvaluationService, backend: JobBackend,
+                 heartbeat_timeout_seconds: float) -> None:
+        self.models = models
+        self.evaluations = evaluations
+        self.backend = backend
+        self.heartbeat_timeout = timedelta(seconds=heartbeat_timeout_seconds)
+
+    def run_once(self) -> list[Action]:
+        actions = []
+        for record in self.models.list():
+            if record.status.is_terminal:
+                continue
+            try:
+                action = self._reconcile(record)
+            except Exception:
+                log.exception("reconciling model %s failed", record.name)
+                continue
+            if action is not None:
+                log.info("reconciled model %s: %s (%s)", action.model, action.action, action.reason)
+                actions.append(action)
+        for evaluation in self.evaluations.repo.in_flight():
+            try:
+                action = self._reconcile_evaluation(evaluation)
+            except Exception:
+                log.exception("reconciling evaluation %s/%s failed", evaluation.model_name, evaluation.name)
+                continue
+            if action is not None:
+                log.info("reconciled evaluation %s: %s (%s)", action.model, action.action, action.reason)
+                actions.append(action)
+        return actions
+
+    def _reconcile_evaluation(self, record: EvaluationRecord) -> Action | None:
+        now = utc_now()
+        reason = None
+        if record.job_id is None:
+            if now - record.created > SUBMIT_GRACE:
+                reason = "the evaluation job was never submitted"
+        else:
+            status = self.backend.status(record.job_id)
+            if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
+                reason = f"the evaluation stopped unexpectedly: {status.detail or status.state.value}"
+            elif status.state is JobState.RUNNING and record.status is EvaluationStatus.RUNNING:
+                last_sign = record.heartbeat or record.started or record.updated
+                if now - last_sign > self.heartbeat_timeout:
+                    self.backend.cancel(record.job_id)
+                    reason = "the evaluation stopped reporting and was stopped"
+        if reason is None:
+            return None
+        error = {"code": EvaluationErrorCode.INTERNAL.value, "message": reason}
+        updated = self.evaluations.repo.update(record.model_name, record.name, lambda r: r.with_changes(
+            status=EvaluationStatus.FAILED, error=error, progress=None)
+            if not r.status.is_terminal and r.run_id == record.run_id else None)
+        return Action(f"{record.model_name}/{record.name}", "failed", reason) if updated else None
+
+    # --- one model
+    def _reconcile(self, record: ModelRecord) -> Action | None:
+        now = utc_now()
+        if record.job_id is None:
+            if now - record.created > SUBMIT_GRACE:
+                return self._fail(record, "the training job was never submitted (the service stopped while "
+                                          "starting it); create the model again")
+            return None
+        status = self.backend.status(record.job_id)
+        if record.status is ModelStatus.CANCELLING:
+            return self._reconcile_cancel(record, status)
+        if status.state is JobState.PREEMPTED:
+            return self._note_preemption(record, status)
+        if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
+            # the trainer writes its own outcome before it exits; reaching here means it could not
+            reason = status.detail or ("the job vanished from the backend" if status.state is JobState.NOT_FOUND
+                                       else "the job ended")
+            if record.attempt + 1 < MAX_ATTEMPTS and status.state is JobState.COMPLETED:
+                return self._resubmit(record, reason)
+            return self._fail(record, f"training stopped unexpectedly: {reason}")
+        if record.status is ModelStatus.TRAINING and status.state is JobState.RUNNING:
+            last_sign = record.heartbeat or record.started or record.updated
+            if now - last_sign > self.heartbeat_timeout:
+                self.backend.cancel(record.job_id)
+                return self._fail(record, f"the trainer stopped reporting (no heartbeat for "
+                                          f"{int((now - last_sign).total_seconds())} s) and was stopped")
+        started = record.started or record.created
+        if now - started > timedelta(seconds=record.budget_seconds) + OVERRUN:
+            self.backend.cancel(record.job_id)
+            return self._fail(record, "training ran past its time budget and was stopped")
+        return None
+
+    def _reconcile_cancel(self, record: ModelRecord, status: JobStatus) -> Action | None:
+        if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
+            updated = self.models.repo.update(record.name, lambda r: r.with_changes(
+                status=ModelStatus.CANCELLED, progress=None) if r.status is ModelStatus.CANCELLING else None)
+            return Action(record.name, "cancelled", status.detail or "the job is gone") if updated else None
+        requested = record.cancel_requested or record.updated
+        if utc_now() - requested > CANCEL_GRACE:
+            self.backend.cancel(record.job_id)
+            return Action(record.name, "cancel-resent", "the job is still running")
+        return None
+
+    def _fail(self, record: ModelRecord, message: str) -> Action | None:
+        error = {"code": TrainingErrorCode.UNKNOWN.value, "message": message}
+
+        def change(r: ModelRecord) -> ModelRecord | None:
+            if r.status.is_terminal or r.run_id != record.run_id:
+                return None
+            if r.status is ModelStatus.CANCELLING:
+                return r.with_changes(status=ModelStatus.CANCELLED, progress=None)
+            return r.with_changes(status=ModelStatus.FAILED, error=error, progress=None)
+
+        updated = self.models.repo.update(record.name, change)
+        return Action(record.name, "failed", message) if updated else None
+
+    def _resubmit(self, record: ModelRecord, reason: str) -> Action | None:
+        training = self.models.datasets.find(record.training_dataset)
+        test = self.models.datasets.find(record.test_dataset) if record.test_dataset else None
+        if training is None or (record.test_dataset and test is None):
+            return self._fail(record, f"training stopped unexpectedly ({reason}) and its dataset is gone")
+        attempt = record.attempt + 1
+        spec = self.models.job_spec(record, training.value, test.value if test else None, attempt=attempt)
+        progress = {"phase": "requeued", "percent": (record.progress or {}).get("percent", 0.0),
+                    "message": f"restarted from the last checkpoint after: {reason}"}
+        self.models.repo.update(record.name, lambda r: r.with_changes(attempt=attempt, progress=progress,
+                                                                      heartbeat=utc_now())
+                                if r.run_id == record.run_id and not r.status.is_terminal else None)
+        self.models.submit(record, spec)
+        return Action(record.name, "resubmitted", reason)
+
+    def _note_preemption(self, record: ModelRecord, status: JobStatus) -> Action | None:
+        message = f"the node was preempted; the backend requeued the run ({status.requeues} requeue(s))"
+        if (record.progress or {}).get("message") == message:
+            return None
+        progress = {**(record.progress or {}), "phase": "requeued", "message": message}
+        # a requeued run restarts its heartbeat when it starts again
+        self.models.repo.update(record.name, lambda r: r.with_changes(progress=progress, heartbeat=utc_now())
+                                if r.run_id == record.run_id and not r.status.is_terminal else None)
+        return Action(record.name, "noted-preemption", message)

@@ -1,0 +1,199 @@
+"""Creating models (which starts training), reading, cancelling and deleting them."""
+from __future__ import annotations
+
+import logging
+import uuid
+
+from loupe.datasets.record import DatasetRecord
+from loupe.datasets.requests import name_problem
+from loupe.datasets.service import DatasetService, check_name
+from loupe.enums import AnnotationKind, ModelKind, ModelStatus, TrainingErrorCode
+from loupe.errors import ServiceError, bad_request, conflict, not_found
+from loupe.jobs.backend import JobBackend, JobState
+from loupe.jobs.sources import dataset_source
+from loupe.jobs.spec import JobOutput, JobSpec
+from loupe.models.record import PARTITION, ModelRecord
+from loupe.models.repository import ModelRepository
+from loupe.models.requests import ModelIn
+from loupe.storage.clients import Storage
+from loupe.storage.entities import utc_now
+from loupe.storage.names import EVALUATIONS_TABLE
+from loupe.storage.table_store import AlreadyExists, ConcurrentChange
+
+log = logging.getLogger(__name__)
+
+DELETABLE = (ModelStatus.SUCCEEDED, ModelStatus.FAILED, ModelStatus.CANCELLED)
+CANCELLABLE = (ModelStatus.NOT_STARTED, ModelStatus.TRAINING)
+
+
+def _dataset_problem(record: DatasetRecord, purpose: str) -> str:
+    validation = record.validation or {}
+    errors = validation.get("errors") or []
+    first = f": {errors[0]['target']}: {errors[0]['message']}" if errors else ""
+    return f"dataset '{record.name}' is not valid for {purpose} (status {validation.get('status', 'unknown')}){first}"
+
+
+class ModelService:
+    def __init__(self, storage: Storage, datasets: DatasetService, backend: JobBackend) -> None:
+        self.storage = storage
+        self.settings = storage.settings
+        self.datasets = datasets
+        self.backend = backend
+        self.repo = ModelRepository(storage)
+
+    # --- reads
+    def get(self, name: str) -> ModelRecord:
+        check_name(name, "model")
+        stored = self.repo.find(name)
+        if stored is None:
+            raise not_found("Model", name)
+        return stored.value
+
+    def list(self) -> list[ModelRecord]:
+        return self.repo.all()
+
+    # --- create = start training
+    def _training_dataset(self, name: str) -> DatasetRecord:
+        target = "trainingParameters.trainingDatasetName"
+        stored = None if name_problem(name) else self.datasets.find(name)
+        if stored is None:
+            raise bad_request(f"Training dataset '{name}' is not registered; register it first "
+                              "(PUT /computervision/datasets/{name} or drop its COCO file into the datasets container).",
+                              code="DatasetNotFound", target=target)
+        if not stored.value.usable_for_training:
+            raise bad_request(_dataset_problem(stored.value, "training").capitalize() + ".",
+                              code="DatasetNotUsable", target=target)
+        return stored.value
+
+    def _test_dataset(self, name: str, kind: AnnotationKind) -> DatasetRecord:
+        target = "evaluationParameters.testDatasetName"
+        stored = None if name_problem(name) else self.datasets.find(name)
+        if stored is None:
+            raise bad_request(f"Test dataset '{name}' is not registered.", code="DatasetNotFound", target=target)
+        if not stored.value.usable_for_evaluation:
+            raise bad_request(_dataset_problem(stored.value, "evaluation").capitalize() + ".",
+                              code="DatasetNotUsable", target=target)
+        if stored.value.annotation_kind is not kind:
+            raise bad_request(f"Test dataset '{name}' is {stored.value.annotation_kind.value}; the training dataset "
+                              f"is {kind.value}.", code="IncorrectModelKind", target=target)
+        return stored.value
+
+    def create(self, name: str, body: ModelIn) -> ModelRecord:
+        check_name(name, "model")
+        if body.name is not None and body.name != name:
+            raise bad_request(f"The body's name '{body.name[:300]}' differs from the name in the URL '{name}'.",
+                              target="name", inner_code="BadArgument")
+        if self.repo.find(name) is not None:
+            raise conflict("ModelAlreadyExists", f"Model '{name}' already exists; delete it first to train again.")
+        params = body.training_parameters
+        if params.model_kind is ModelKind.PRODUCT_RECOGNIZER:
+            raise bad_request("Model kind 'Product-Recognizer' is not supported by Loupe yet; use "
+                              "'Generic-Classifier' or 'Generic-Detector'.", code="ModelKindNotSupported",
+                              target="trainingParameters.modelKind")
+        training = self._training_dataset(params.training_dataset_name)
+        kind = params.model_kind or ModelKind.for_annotation_kind(training.annotation_kind)
+        if kind.annotation_kind is not training.annotation_kind:
+            raise bad_request(f"Model kind '{kind.value}' needs an {kind.annotation_kind.value} dataset; "
+                              f"'{training.name}' is {training.annotation_kind.value}.",
+                              code="IncorrectModelKind", target="trainingParameters.modelKind")
+        test = None
+        if body.evaluation_parameters is not None:
+            test = self._test_dataset(body.evaluation_parameters.test_dataset_name, training.annotation_kind)
+        record = ModelRecord(
+            name=name,
+            training_dataset=training.name,
+            budget_hours=params.time_budget_in_hours,
+            model_kind=kind,
+            test_dataset=test.name if test else None,
+            run_id=uuid.uuid4().hex,
+            budget_seconds=params.time_budget_in_hours * 3600.0,
+            backend=self.backend.name,
+        )
+        spec = self.job_spec(record, training, test)
+        try:
+            self.repo.store.create(record)
+        except AlreadyExists:
+            raise conflict("ModelAlreadyExists", f"Model '{name}' already exists.") from None
+        return self.submit(record, spec)
+
+    def job_spec(self, record: ModelRecord, training: DatasetRecord, test: DatasetRecord | None,
+                 attempt: int = 0) -> JobSpec:
+        return JobSpec(
+            mode="train",
+            model_name=record.name,
+            run_id=record.run_id,
+            model_kind=record.model_kind,
+            training_dataset=dataset_source(training),
+            evaluation_dataset=dataset_source(test) if test else None,
+            budget_seconds=record.budget_seconds,
+            output=JobOutput(container=self.settings.models_container, prefix=f"{record.name}/"),
+            attempt=attempt,
+        )
+
+    def submit(self, record: ModelRecord, spec: JobSpec) -> ModelRecord:
+        """Write the spec next to the model's artifacts and hand it to the backend."""
+        container = self.storage.container(self.settings.models_container)
+        try:
+            container.upload_blob(spec.spec_blob, spec.to_json().encode(), overwrite=True)
+            job_id = self.backend.submit(spec, spec.spec_blob)
+        except Exception as exc:
+            log.exception("submitting model %s failed", record.name)
+            message = f"The training job could not be started: {type(exc).__name__}: {str(exc)[:300]}"
+            return self.repo.update(record.name, lambda r: r.with_changes(
+                status=ModelStatus.FAILED, error={"code": TrainingErrorCode.UNKNOWN.value, "message": message}),
+                run_id=record.run_id) or record
+        return self.repo.update(record.name, lambda r: r.with_changes(job_id=job_id, attempt=spec.attempt),
+                                run_id=record.run_id) or record
+
+    # --- cancel
+    def cancel(self, name: str) -> ModelRecord:
+        record = self.get(name)
+        if record.status in (ModelStatus.CANCELLING, ModelStatus.CANCELLED):
+            return record
+        if record.status not in CANCELLABLE:
+            raise bad_request(f"Model '{name}' has already {record.status.value}; only notStarted or training "
+                              "models can be cancelled.", code="InvalidRequest", inner_code="ModelNotCancellable")
+
+        def to_cancelling(current: ModelRecord) -> ModelRecord | None:
+            if current.status not in CANCELLABLE:
+                return None
+            return current.with_changes(status=ModelStatus.CANCELLING, cancel_requested=utc_now())
+
+        updated = self.repo.update(name, to_cancelling)
+        if updated is None:
+            raise not_found("Model", name)
+        if updated.status is ModelStatus.CANCELLING and updated.job_id:
+            self.backend.cancel(updated.job_id)
+            if self.backend.status(updated.job_id).state in (JobState.COMPLETED, JobState.NOT_FOUND):
+                # the job never ran (it was queued) or is already gone: nothing will report back
+                updated = self.repo.update(name, lambda r: r.with_changes(status=ModelStatus.CANCELLED)
+                                           if r.status is ModelStatus.CANCELLING else None) or updated
+        return updated
+
+    # --- delete
+    def delete(self, name: str) -> None:
+        check_name(name, "model")
+        stored = self.repo.find(name)
+        if stored is None:
+            raise not_found("Model", name)
+        if stored.value.status not in DELETABLE:
+            raise bad_request(f"Model '{name}' is {stored.value.status.value}; only succeeded, failed or cancelled "
+                              "models can be deleted. Cancel it first.", code="InvalidRequest",
+                              inner_code="ModelNotDeletable")
+        try:
+            self.repo.store.delete(PARTITION, name, stored.table_etag)
+        except ConcurrentChange:
+            raise ServiceError(409, "Conflict", f"Model '{name}' changed while being deleted; retry.") from None
+        self._delete_artifacts(name)
+
+    def _delete_artifacts(self, name: str) -> None:
+        """Best effort: the model is already gone from the API; leftovers are invisible."""
+        try:
+            container = self.storage.container(self.settings.models_container)
+            for blob in container.list_blobs(name_starts_with=f"{name}/"):
+                container.delete_blob(blob.name)
+            evaluations = self.storage.table(EVALUATIONS_TABLE)
+            for entity in evaluations.query_entities("PartitionKey eq @model", parameters={"model": name}):
+                evaluations.delete_entity(entity["PartitionKey"], entity["RowKey"])
+        except Exception:
+            log.exception("cleaning up the artifacts of deleted model %s failed", name)
