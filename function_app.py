@@ -6,10 +6,9 @@ Heavy libraries are imported lazily so the host starts within Flex Consumption's
 """
 import azure.functions as func
 
-from functions.dataset_events import bp as dataset_events
-from functions.reconcile import bp as reconcile
+from functions import dataset_events, reconcile
 from loupe.api.app import create_app
 
 app = func.AsgiFunctionApp(app=create_app(), http_auth_level=func.AuthLevel.ANONYMOUS)
-app.register_functions(dataset_events)
-app.register_functions(reconcile)
+app.register_functions(dataset_events.bp)
+app.register_functions(reconcile.bp)
