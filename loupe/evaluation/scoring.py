@@ -12,7 +12,14 @@ from typing import Sequence
 
 import numpy as np
 
-from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, Preprocessing, labels_from_json
+from loupe.artifacts import (
+    LABELS_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PREPROCESSING_FILE,
+    Preprocessing,
+    labels_from_json,
+)
 from loupe.datasets.download import LocalImage
 from loupe.imaging import EVALUATION_LIMITS
 from loupe.metrics import classification_performance, detection_performance, multilabel_performance
@@ -82,8 +89,6 @@ def performance(model: ExportedModel, images: Sequence[LocalImage]) -> dict:
 
 
 def write_metrics(folder: Path, performance_: dict) -> Path:
-    from loupe.artifacts import METRICS_FILE
-
     path = folder / METRICS_FILE
     path.write_text(json.dumps(performance_, indent=2, allow_nan=False))
     return path

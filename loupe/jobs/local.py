@@ -108,6 +108,14 @@ class LocalBackend:
                 return JobStatus(JobState.RUNNING)
             return JobStatus(JobState.COMPLETED, exit_code=code, detail=describe_exit(code))
 
+    def shutdown(self) -> None:
+        """Stop every trainer with the host (SIGKILL): on the next start the reconciler finds their
+        jobs unknown and ends the models `failed` with that reason."""
+        with self._lock:
+            self._queue.clear()
+            for job in self._jobs.values():
+                self._signal(job, signal.SIGKILL)
+
     # --- helpers
     def pid(self, job_id: str) -> int | None:
         with self._lock:

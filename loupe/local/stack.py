@@ -76,5 +76,9 @@ class LocalStack:
         for part in (self.reconciler, self.watcher, self.server):
             if part is not None:
                 part.stop()
+        if self.services is not None and "backend" in self.services.__dict__:
+            shutdown = getattr(self.services.backend, "shutdown", None)
+            if shutdown is not None:
+                shutdown()
         if self.azurite is not None:
             self.azurite.stop()
