@@ -66,3 +66,32 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def trained_classifier(clients, small_classification):
+    """A classifier trained once for the prediction tests: (model name, test SampleDataset)."""
+    from cognitive_service_vision_model_customization_python_samples import (
+        EvaluationParameters, Model, ModelKind, ModelStatus, TrainingParameters)
+
+    train_set, test_set = small_classification
+    training = clients["training"]
+    training.train_model(Model("e2e-predict-classifier", TrainingParameters(train_set, 1, ModelKind.GENERIC_IC),
+                               EvaluationParameters(test_set)))
+    final = training.wait_for_training_completion("e2e-predict-classifier", check_wait_in_secs=1)
+    assert final.status is ModelStatus.SUCCEEDED, final.error
+    return "e2e-predict-classifier", classification("test", per_class=3)
+
+
+@pytest.fixture(scope="session")
+def url_api_server(make_settings, services):
+    """A second API over the same storage with the local-development URL settings (http, loopback)."""
+    from loupe.api.app import create_app
+    from loupe.local.azurite import free_port
+    from loupe.local.server import ServerThread
+    from loupe.services import Services
+
+    relaxed = Services(make_settings(allow_http_image_urls=True, allow_loopback_image_urls=True)).ready()
+    server = ServerThread(create_app(relaxed), port=free_port()).start()
+    yield server
+    server.stop()
