@@ -33,6 +33,9 @@ class RunReporter:
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         self.started_monotonic = time.monotonic()
+        # seconds spent per reported phase (benchmarks and the training report show the shares)
+        self.phase_seconds: dict[str, float] = {}
+        self._phase_started = self.started_monotonic
 
     # --- for the trainer
     def progress(self, phase: str, percent: float, message: str = "", eta_seconds: float | None = None) -> None:
@@ -43,12 +46,26 @@ class RunReporter:
             entry["etaSeconds"] = round(max(0.0, eta_seconds), 1)
         with self._lock:
             changed_phase = entry["phase"] != self._progress.get("phase")
+            if changed_phase:
+                self._close_phase()
             self._progress = entry
         if changed_phase:
             self._beat()
 
     def should_stop(self) -> bool:
         return self.stop_requested.is_set()
+
+    def _close_phase(self) -> None:
+        now = time.monotonic()
+        phase = self._progress.get("phase", "starting")
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + now - self._phase_started
+        self._phase_started = now
+
+    def phase_durations(self) -> dict[str, float]:
+        """Seconds per phase so far, the current phase included."""
+        with self._lock:
+            self._close_phase()
+            return {phase: round(seconds, 3) for phase, seconds in self.phase_seconds.items()}
 
     @property
     def elapsed_seconds(self) -> float:

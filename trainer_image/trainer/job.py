@@ -146,6 +146,7 @@ def run_training(spec: JobSpec, storage: Storage) -> int:
                                             spec.output.blob(f"checkpoints/{spec.run_id}/")),
         )
         outcome: TrainingOutcome = train_and_export(spec, train, test, workdir / "model", context)
+        _add_timings(workdir / "model" / TRAINING_REPORT_FILE, reporter, record)
         reporter.progress("uploading", 99.0, "writing the model's artifacts")
         reporter.record()  # still ours? (a deleted/re-created model must not get these files)
         container = storage.container(spec.output.container)
@@ -180,6 +181,18 @@ def classify_failure(exc: Exception, stop_requested: bool) -> tuple[TrainingErro
         return TrainingErrorCode.DIVERGED, str(exc), ModelStatus.FAILED
     return TrainingErrorCode.UNKNOWN, f"internal error in the trainer ({type(exc).__name__}); see the model's logs", \
         ModelStatus.FAILED
+
+
+def _add_timings(report: Path, reporter: ModelRunReporter, record) -> None:
+    """Where the time went: the wait before this trainer started, and each phase it reported."""
+    data = json.loads(report.read_text())
+    started = record.started or record.created
+    data["timings"] = {
+        "queuedAndProcessStartSeconds": round((started - record.created).total_seconds(), 3),
+        "phaseSeconds": reporter.phase_durations(),
+        "attempt": record.attempt,
+    }
+    report.write_text(json.dumps(data, indent=2, default=str))
 
 
 def main(argv: list[str] | None = None) -> int:

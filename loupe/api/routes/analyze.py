@@ -82,8 +82,8 @@ async def analyze(request: Request) -> JSONResponse:
                           "pass model-name to use a custom model.", inner_code="NotSupportedVisualFeature")
     image = await _image_bytes(request, services)
     try:
-        predictor = await run_in_threadpool(services.predictors.get, model_name)
-        result = await run_in_threadpool(analyze_result, predictor, image)
+        # one hop to the thread pool: loading (cached) and running the model both block
+        result = await run_in_threadpool(lambda: analyze_result(services.predictors.get(model_name), image))
     except InferenceError as exc:
         raise _as_service_error(exc) from None
     return JSONResponse(result, status_code=200)
