@@ -110,8 +110,10 @@ class Reconciler:
             return self._note_preemption(record, status)
         if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
             # the trainer writes its own outcome before it exits; reaching here means it could not
-            reason = status.detail or ("the job vanished from the backend" if status.state is JobState.NOT_FOUND
-                                       else "the job ended")
+            if status.state is JobState.NOT_FOUND:
+                reason = "the job vanished from the backend" + (f" ({status.detail})" if status.detail else "")
+            else:
+                reason = status.detail or "the job ended"
             if record.attempt + 1 < MAX_ATTEMPTS and status.state is JobState.COMPLETED:
                 return self._resubmit(record, reason)
             return self._fail(record, f"training stopped unexpectedly: {reason}")
