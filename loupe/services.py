@@ -12,8 +12,8 @@ from loupe.datasets.service import DatasetService
 from loupe.evaluations.service import EvaluationService
 from loupe.inference.cache import PredictorCache
 from loupe.jobs.backend import JobBackend
-from loupe.models.files import BlobModelFiles
 from loupe.jobs.factory import make_backend
+from loupe.models.files import BlobModelFiles
 from loupe.models.reconcile import Reconciler
 from loupe.models.service import ModelService
 from loupe.settings import Settings, get_settings

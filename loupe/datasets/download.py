@@ -18,7 +18,7 @@ from loupe.enums import AnnotationKind, TrainingErrorCode
 from loupe.imaging import EVALUATION_LIMITS, TRAINING_LIMITS, ImageRejected, decode_image
 from loupe.jobs.spec import DatasetSource
 from loupe.settings import Settings
-from loupe.storage.blob_access import BlobReadError, BlobReader, BlobUrlError
+from loupe.storage.blob_access import BlobReader, BlobReadError, BlobUrlError
 from loupe.storage.clients import Storage
 
 log = logging.getLogger(__name__)

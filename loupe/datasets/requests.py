@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from loupe.wire import WireModel
 from loupe.enums import AnnotationKind, StorageAuthKind
+from loupe.wire import WireModel
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 NAME_MAX_LENGTH = 255

@@ -22,7 +22,7 @@ from loupe.coco import (
 from loupe.enums import AnnotationKind
 from loupe.imaging import ImageLimits
 from loupe.settings import Settings
-from loupe.storage.blob_access import BlobLocation, BlobReadError, BlobReader, BlobUrlError, parse_blob_url
+from loupe.storage.blob_access import BlobLocation, BlobReader, BlobReadError, BlobUrlError, parse_blob_url
 from loupe.storage.entities import utc_now, wire_time
 
 MAX_ANNOTATION_FILE_BYTES = 512 * 1024 * 1024

@@ -13,6 +13,7 @@ from loupe.evaluations.repository import EvaluationRepository
 from loupe.jobs.backend import JobBackend
 from loupe.jobs.sources import dataset_source
 from loupe.jobs.spec import JobOutput, JobSpec
+from loupe.jobs.submit import submit_failure_message, submit_spec
 from loupe.models.repository import ModelRepository
 from loupe.storage.clients import Storage
 from loupe.storage.table_store import AlreadyExists, ConcurrentChange
@@ -102,14 +103,11 @@ class EvaluationService:
         return self.submit(record, spec)
 
     def submit(self, record: EvaluationRecord, spec: JobSpec) -> EvaluationRecord:
-        container = self.storage.container(self.settings.models_container)
         try:
-            container.upload_blob(spec.spec_blob, spec.to_json().encode(), overwrite=True)
-            job_id = self.backend.submit(spec, spec.spec_blob)
+            job_id = submit_spec(self.storage, self.backend, spec)
         except Exception as exc:
             log.exception("submitting evaluation %s/%s failed", record.model_name, record.name)
-            error = {"code": EvaluationErrorCode.INTERNAL.value,
-                     "message": f"The evaluation job could not be started: {type(exc).__name__}"}
+            error = {"code": EvaluationErrorCode.INTERNAL.value, "message": submit_failure_message("evaluation", exc)}
             return self.repo.update(record.model_name, record.name, lambda r: r.with_changes(
                 status=EvaluationStatus.FAILED, error=error)) or record
         return self.repo.update(record.model_name, record.name,

@@ -9,9 +9,9 @@ from pathlib import Path
 from loupe.api.app import create_app
 from loupe.local.azurite import Azurite, port_open
 from loupe.local.periodic import Periodic
-from loupe.paths import REPO_ROOT
 from loupe.local.server import ServerThread
 from loupe.local.watcher import BlobWatcher
+from loupe.paths import REPO_ROOT
 from loupe.services import Services
 from loupe.settings import Settings
 

@@ -12,6 +12,7 @@ from loupe.errors import ServiceError, bad_request, conflict, not_found
 from loupe.jobs.backend import JobBackend, JobState
 from loupe.jobs.sources import dataset_source
 from loupe.jobs.spec import JobOutput, JobSpec
+from loupe.jobs.submit import submit_failure_message, submit_spec
 from loupe.models.record import PARTITION, ModelRecord
 from loupe.models.repository import ModelRepository
 from loupe.models.requests import ModelIn
@@ -132,13 +133,11 @@ class ModelService:
 
     def submit(self, record: ModelRecord, spec: JobSpec) -> ModelRecord:
         """Write the spec next to the model's artifacts and hand it to the backend."""
-        container = self.storage.container(self.settings.models_container)
         try:
-            container.upload_blob(spec.spec_blob, spec.to_json().encode(), overwrite=True)
-            job_id = self.backend.submit(spec, spec.spec_blob)
+            job_id = submit_spec(self.storage, self.backend, spec)
         except Exception as exc:
             log.exception("submitting model %s failed", record.name)
-            message = f"The training job could not be started: {type(exc).__name__}: {str(exc)[:300]}"
+            message = submit_failure_message("training", exc)
             return self.repo.update(record.name, lambda r: r.with_changes(
                 status=ModelStatus.FAILED, error={"code": TrainingErrorCode.UNKNOWN.value, "message": message}),
                 run_id=record.run_id) or record

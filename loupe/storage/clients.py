@@ -14,7 +14,6 @@ from azure.storage.blob import BlobServiceClient, ContainerClient
 from loupe.settings import Settings
 from loupe.storage.names import ALL_TABLES
 
-
 # Image checks and trainer downloads run many requests at once; requests' default pool (10)
 # would drop connections. One pooled session per process serves every blob client.
 POOL_SIZE = 64

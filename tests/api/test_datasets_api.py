@@ -9,20 +9,6 @@ import requests
 from tests.conftest import TEST_API_KEY
 from tests.support.data import classification_files, detection_files, upload
 
-API = "api-version=2023-04-01-preview"
-
-
-@pytest.fixture
-def http(api_server):
-    session = requests.Session()
-    session.headers["Ocp-Apim-Subscription-Key"] = TEST_API_KEY
-
-    def call(method: str, path: str, **kwargs):
-        sep = "&" if "?" in path else "?"
-        return session.request(method, f"{api_server.url}{path}{sep}{API}", timeout=60, **kwargs)
-
-    return call
-
 
 @pytest.fixture
 def uploaded(services, unique_name):

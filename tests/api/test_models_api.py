@@ -2,25 +2,9 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
 from loupe.datasets.requests import DatasetIn
-from tests.conftest import TEST_API_KEY
 from tests.support.data import classification_files, detection_files, upload
-
-V = "api-version=2023-04-01-preview"
-
-
-@pytest.fixture
-def http(api_server):
-    session = requests.Session()
-    session.headers["Ocp-Apim-Subscription-Key"] = TEST_API_KEY
-
-    def call(method: str, path: str, **kwargs):
-        sep = "&" if "?" in path else "?"
-        return session.request(method, f"{api_server.url}{path}{sep}{V}", timeout=60, **kwargs)
-
-    return call
 
 
 @pytest.fixture
