@@ -1,0 +1,54 @@
+"""Why a training run ends without a model, as exception types the orchestration maps onto the
+retired service's ``model.error.code`` values (api-spec.md A.9)."""
+
+from __future__ import annotations
+
+import math
+
+
+class TrainingError(Exception):
+    """Base of the failures the trainer reports to the user (not internal bugs)."""
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.4g} h"
+
+
+class NotEnoughBudget(TrainingError):
+    """Raised before training starts when the time left cannot fit the minimum training run.
+
+    ``suggested_seconds`` is a whole number of hours (the API takes ``timeBudgetInHours`` as an
+    integer, at least 1).
+    """
+
+    def __init__(
+        self, *, minimum_seconds: float, suggested_seconds: float, available_seconds: float, images: int
+    ) -> None:
+        self.minimum_seconds = float(minimum_seconds)
+        self.suggested_seconds = float(suggested_seconds)
+        self.available_seconds = float(available_seconds)
+        self.images = images
+        super().__init__(
+            f"the time budget is too small for {images} training images: "
+            f"{max(0.0, available_seconds):.0f} s are left, the minimum is {_hours(minimum_seconds)} "
+            f"({math.ceil(minimum_seconds)} s); suggested budget: {_hours(suggested_seconds)} "
+            f"({math.ceil(suggested_seconds)} s)"
+        )
+
+
+class Diverged(TrainingError):
+    """The loss became NaN or infinite and lowering the learning rate did not recover it."""
+
+
+class Cancelled(TrainingError):
+    """The run was asked to stop (cancel, SIGTERM) before it finished."""
+
+
+class ImagesRejected(TrainingError):
+    """Training images that cannot be used (unreadable, too large, ...): maps to datasetCorrupt."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        shown = "; ".join(f"{name}: {why}" for name, why in problems[:10])
+        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
+        super().__init__(f"{len(problems)} training image(s) cannot be used: {shown}{more}")
