@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 
 from loupe.datasets.record import DatasetRecord
 from loupe.datasets.requests import name_problem
@@ -13,6 +14,7 @@ from loupe.jobs.backend import JobBackend, JobState
 from loupe.jobs.sources import dataset_source
 from loupe.jobs.spec import JobOutput, JobSpec
 from loupe.jobs.submit import submit_failure_message, submit_spec
+from loupe.models.budget import budget_problem
 from loupe.models.record import PARTITION, ModelRecord
 from loupe.models.repository import ModelRepository
 from loupe.models.requests import ModelIn
@@ -110,12 +112,19 @@ class ModelService:
             budget_seconds=params.time_budget_in_hours * 3600.0,
             backend=self.backend.name,
         )
-        spec = self.job_spec(record, training, test)
+        images = int((training.validation or {}).get("imageCount", 0))
+        too_small = budget_problem(kind, images, params.time_budget_in_hours)
+        if too_small:
+            # as the retired service did: the model exists and has failed, nothing runs
+            record = replace(record, status=ModelStatus.FAILED,
+                             error={"code": TrainingErrorCode.NOT_ENOUGH_BUDGET.value, "message": too_small})
         try:
             self.repo.store.create(record)
         except AlreadyExists:
             raise conflict("ModelAlreadyExists", f"Model '{name}' already exists.") from None
-        return self.submit(record, spec)
+        if too_small:
+            return record
+        return self.submit(record, self.job_spec(record, training, test))
 
     def job_spec(self, record: ModelRecord, training: DatasetRecord, test: DatasetRecord | None,
                  attempt: int = 0) -> JobSpec:

@@ -94,3 +94,23 @@ def test_model_list_is_paged(http):
     assert response.status_code == 200
     assert "value" in response.json()
     assert http("GET", "/computervision/models?top=0").status_code == 400
+
+
+def test_a_budget_below_the_documented_minimum_fails_the_model_at_once(services, unique_name):
+    """160 detection images need 1.07 h by the documented formula: the model is created failed."""
+    from loupe.enums import ModelKind, ModelStatus
+    from loupe.models.budget import budget_problem
+    from loupe.models.requests import ModelIn
+
+    message = budget_problem(ModelKind.DETECTOR, 200, 1)
+    assert message and "minimum is 1.333 h" in message and "suggested budget: 3 h" in message
+    assert budget_problem(ModelKind.CLASSIFIER, 200, 1) is None
+    container = services.storage.container(services.settings.datasets_container)
+    name = unique_name("big")
+    url = upload(container, f"staging/{name}", detection_files(per_class=80))["annotations.json"]
+    services.datasets.register(name, DatasetIn(annotation_kind="imageObjectDetection", annotation_file_uris=[url]))
+    model = services.models.create(unique_name("m"), ModelIn.model_validate(
+        {"trainingParameters": {"trainingDatasetName": name, "timeBudgetInHours": 1}}))
+    assert model.status is ModelStatus.FAILED
+    assert model.error["code"] == "notEnoughBudget"
+    assert "160 training images" in model.error["message"] and model.job_id is None

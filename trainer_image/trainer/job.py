@@ -105,8 +105,9 @@ def train_and_export(spec: JobSpec, train: LocalDataset, test: LocalDataset | No
         def labelled(images):
             return [LabelledImage(image.path, list(image.labels)) for image in images]
 
+        # a given test set is scored once, through the exported model, below
         result = train_classifier(labelled(train.images), train.labels, multilabel=train.multilabel, ctx=ctx,
-                                  backbone=spec.backbone, holdout=labelled(test.images) if test else None)
+                                  backbone=spec.backbone)
         export_classifier(result, out_dir, progress=lambda phase, percent, message: ctx.progress(
             phase, percent, message))
         measured = performance(ExportedModel(out_dir), test.images) if test else _holdout_performance(result)
