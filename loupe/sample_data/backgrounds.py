@@ -58,7 +58,7 @@ def tabletop(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 def woodgrain(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Stripes bent by smooth noise: wood, fabric or brushed metal at a glance."""
     a = random_colour(rng, sat=(0.2, 0.7))
-    b = a * rng.uniform(0.6, 0.9)
+    b = a * rng.uniform(0.75, 0.92)
     ys, xs = _grid(h, w)
     warp = _smooth_noise(rng, h, w, 4, 1)[..., 0]
     angle = rng.uniform(0, np.pi)
@@ -69,13 +69,13 @@ def woodgrain(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 def tiles(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     a = random_colour(rng)
-    b = a * rng.uniform(0.7, 0.95) + rng.uniform(-20, 20, size=3)
+    b = a * rng.uniform(0.8, 0.95) + rng.uniform(-12, 12, size=3)
     ys, xs = np.mgrid[0:h, 0:w]
     size = int(rng.integers(20, 60))
     check = ((ys // size + xs // size) % 2).astype(np.float32)
     grout = ((ys % size < 2) | (xs % size < 2)).astype(np.float32)
     base = a + (b - a) * check[..., None]
-    return base * (1.0 - 0.3 * grout[..., None])
+    return base * (1.0 - 0.2 * grout[..., None])
 
 
 BACKGROUNDS = (gradient, cloudy, tabletop, woodgrain, tiles)

@@ -105,8 +105,8 @@ def classification(split: Split, *, seed: int = 0, per_class: int | None = None)
         for label, kind in enumerate(CLASSIFICATION_KINDS):
             rng = _rng(seed, "classification", split, shot, label)
             w, h = _size(rng, 240, 320)
-            scene = render(rng, w, h, [kind], radius=(0.2, 0.36), strokes=int(rng.integers(4, 16)),
-                           distractors=int(rng.integers(0, 4)))
+            scene = render(rng, w, h, [kind], radius=(0.28, 0.42), strokes=int(rng.integers(3, 10)),
+                           distractors=int(rng.integers(0, 4)), rotation=45.0)
             image_id = len(images) + 1
             file_name = f"images/cls_{image_id:04d}.jpg"
             files[file_name] = _jpeg(scene, rng)
@@ -130,8 +130,8 @@ def multilabel(split: Split, *, seed: int = 0, count: int | None = None) -> Samp
         labels = sorted({index % k, *(int(c) for c in extra)})
         order = rng.permutation(labels)
         w, h = _size(rng, 288, 352)
-        scene = render(rng, w, h, [CLASSIFICATION_KINDS[c] for c in order], radius=(0.12, 0.19),
-                       strokes=int(rng.integers(4, 16)), distractors=int(rng.integers(0, 4)))
+        scene = render(rng, w, h, [CLASSIFICATION_KINDS[c] for c in order], radius=(0.17, 0.25),
+                       strokes=int(rng.integers(3, 10)), distractors=int(rng.integers(0, 3)), rotation=45.0)
         image_id = index + 1
         file_name = f"images/ml_{image_id:04d}.jpg"
         files[file_name] = _jpeg(scene, rng)
@@ -162,7 +162,7 @@ def detection_scenes(split: Split, *, seed: int = 0, count: int | None = None
         kinds = [DETECTION_KINDS[int(label)] for label in labels[start:start + m]]
         start += m
         scene = render(rng, w, h, kinds, radius=(0.08, 0.16), strokes=int(rng.integers(6, 20)),
-                       distractors=int(rng.integers(1, 6)))
+                       distractors=int(rng.integers(1, 6)), rotation=45.0)
         scenes.append((scene, rng))
     return scenes
 

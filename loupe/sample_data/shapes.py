@@ -42,12 +42,11 @@ def ring(rng: np.random.Generator) -> Outline:
 
 
 def arrow(rng: np.random.Generator) -> Outline:
-    shaft = rng.uniform(0.16, 0.24)  # half-thickness of the shaft
-    head = rng.uniform(0.45, 0.6)  # half-width of the head
-    neck = rng.uniform(0.05, 0.3)  # where the head starts (x)
-    pts = np.array(
-        [[-1.0, -shaft], [neck, -shaft], [neck, -head], [1.0, 0.0], [neck, head], [neck, shaft], [-1.0, shaft]]
-    )
+    shaft = rng.uniform(0.18, 0.26)  # half-thickness of the shaft
+    head = rng.uniform(0.5, 0.65)  # half-width of the head
+    neck = rng.uniform(0.0, 0.25)  # where the head starts (x)
+    pts = np.array([[-1.0, -shaft], [neck, -shaft], [neck, -head], [1.0, 0.0],
+                    [neck, head], [neck, shaft], [-1.0, shaft]])
     return [(pts, 255)]
 
 
@@ -87,8 +86,12 @@ def place(outline: Outline, cx: float, cy: float, radius: float, angle: float, a
     and moved to (cx, cy), in pixel coordinates."""
     c, s = np.cos(angle), np.sin(angle)
     rot = np.array([[c, -s], [s, c]])
+    # Parametric shapes can poke out of the unit circle: shrink them in, so an object never
+    # leaves the circle it was placed in (no overlaps, no cut-offs at the image edge).
+    reach = max(float(np.linalg.norm(pts, axis=1).max()) for pts, _ in outline)
+    scale = radius / max(reach, 1.0)
     out = []
     for pts, fill in outline:
-        p = pts * [radius, radius * aspect]
+        p = pts * [scale, scale * aspect]
         out.append((p @ rot.T + [cx, cy], fill))
     return out
