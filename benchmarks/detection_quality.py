@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "trainer_image")]
 
-import torch  # noqa: E402
+import torch
+from trainer.context import LocalContext
+from trainer.detection import DetectorOptions, export_detector, train_detector
+from trainer.detection.data import local_images_from_coco
 
-from loupe.evaluation.scoring import ExportedModel, performance  # noqa: E402
-from trainer.context import LocalContext  # noqa: E402
-from trainer.detection import DetectorOptions, export_detector, train_detector  # noqa: E402
-from trainer.detection.data import local_images_from_coco  # noqa: E402
+from loupe.evaluation.scoring import ExportedModel, performance
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "datasets"
 AZURE_REFERENCE = {2: 49.2, 5: 68.2, 10: 75.0}
@@ -65,7 +65,7 @@ def run_one(name: str, train, labels, test, args, options: DetectorOptions) -> d
         trained_wall, trained_cpu = time.monotonic() - wall, _cpu_seconds() - cpu
         scores = performance(ExportedModel(Path(folder)), test)
     return {
-        "run": name, "train_images": len(train), "test_images": len(test),
+        "run": name, "train_images": len(train), "held_out": result.holdout_images, "test_images": len(test),
         "map50": round(100 * scores["meanAveragePrecision50"], 1),
         "map75": round(100 * scores["meanAveragePrecision75"], 1),
         "tags": {k: round(100 * v["averagePrecision50"], 1) for k, v in scores["tagPerformance"].items()},

@@ -93,10 +93,17 @@ def _holdout_performance(result) -> dict:
 def train_and_export(spec: JobSpec, train: LocalDataset, test: LocalDataset | None, out_dir: Path,
                      ctx: BudgetContext) -> TrainingOutcome:
     if spec.model_kind is ModelKind.DETECTOR:
-        from trainer.detection import export_detector, train_detector
+        import torch
 
-        result = train_detector(train.images, train.labels, ctx=ctx, backbone=spec.backbone,
-                                holdout=test.images if test else None)
+        from trainer.detection import export_detector, train_detector
+        from trainer.detection.registry import preferred_starting_point
+
+        starting_point = preferred_starting_point(spec.backbone, gpu=torch.cuda.is_available())
+        log.info("detector starting point: %s", starting_point)
+
+        # the detector picks its weights and when to stop on its own held-out images: a given test
+        # set stays unseen and is scored once, through the exported model, below
+        result = train_detector(train.images, train.labels, ctx=ctx, backbone=starting_point)
         export_detector(result, out_dir)
         measured = performance(ExportedModel(out_dir), test.images) if test else result.holdout_performance()
     else:

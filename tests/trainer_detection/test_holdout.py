@@ -1,0 +1,73 @@
+"""With hold-out images the run measures itself, keeps its best weights and can converge early."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from trainer.context import LocalContext
+from trainer.detection import train_detector
+from trainer.detection.data import holdout_split, to_examples
+from trainer.detection.evaluate import HoldoutSet
+
+from tests.trainer_detection.conftest import FAST, LABELS, make_dataset
+
+
+def test_holdout_picks_the_best_weights_and_reports_their_map(dataset, tmp_path):
+    holdout = make_dataset(tmp_path / "holdout", count=4, seed=42, negatives=0)
+    options = replace(FAST, min_iterations=30, max_iterations=30, check_every=5)
+    result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=1), holdout=holdout,
+                            options=options)
+    measured = [h["holdout_map50"] for h in result.history if h["holdout_map50"] is not None]
+    assert len(measured) >= 3 and result.iterations == 30
+    assert result.holdout_map50 == pytest.approx(max(measured), abs=1e-4)
+    assert max(measured) > measured[-1]  # the last weights were not the best: these are returned
+    check = HoldoutSet(to_examples(holdout, len(LABELS)), result.preprocessing, LABELS)
+    assert check.map50(result.model, offset=1) == pytest.approx(result.holdout_map50, abs=1e-6)
+
+
+def test_holdout_mAP_that_stops_improving_ends_the_run_early(dataset, tmp_path):
+    holdout = make_dataset(tmp_path / "holdout", count=2, seed=43, negatives=0)
+    # a learning rate too small to make progress: the hold-out mAP stays flat
+    options = replace(FAST, learning_rate=1e-7, min_iterations=10, max_iterations=10 ** 6, epochs=10 ** 6,
+                      check_every=2, patience=2, decay_fraction=0.0)
+    result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=1), holdout=holdout,
+                            options=options)
+    assert result.stop_reason == "converged" and result.iterations < 40
+
+
+def test_evaluation_is_spread_out_when_the_holdout_is_large(dataset):
+    class Fake(HoldoutSet):
+        def __init__(self, n):
+            self.inputs = [None] * n
+
+    assert Fake(10).every(40) == 1
+    assert Fake(120).every(40) == 5  # 120 forward passes ~ 40 samples' training: every 5th check
+
+
+def test_without_holdout_images_a_share_of_big_categories_is_held_out(tmp_path):
+    images = make_dataset(tmp_path / "many", count=24, seed=5, negatives=0)
+    examples = to_examples(images, len(LABELS))
+    counts = [sum(c in ex.labels for ex in examples) for c in range(len(LABELS))]
+    assert min(counts) >= 10
+    train, held = holdout_split(examples, len(LABELS), seed=1, fraction=0.2, min_images=10)
+    assert sorted(train + held) == list(range(len(examples))) and 2 <= len(held) <= 0.2 * len(examples)
+    assert (train, held) == holdout_split(examples, len(LABELS), seed=1, fraction=0.2, min_images=10)
+    assert holdout_split(examples, len(LABELS), seed=1, fraction=0.2, min_images=30) == (list(range(24)), [])
+
+    result = train_detector(images, LABELS, ctx=LocalContext.with_budget(3600, seed=1),
+                            options=replace(FAST, min_iterations=10, max_iterations=10, holdout_min_images=10))
+    assert result.holdout_images == len(held) and result.train_images == len(examples) - len(held)
+    performance = result.holdout_performance()
+    assert performance["meanAveragePrecision50"] == pytest.approx(result.holdout_map50)
+    assert set(performance) == {"meanAveragePrecision30", "meanAveragePrecision50", "meanAveragePrecision75",
+                                "tagPerformance"}
+    stats = json.loads(json.dumps(result.stats.to_dict()))
+    assert stats["holdout_images"] == len(held) and stats["iterations"] == 10
+
+
+def test_few_shot_data_keeps_every_image_for_training(dataset):
+    result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=1),
+                            options=replace(FAST, min_iterations=2, max_iterations=2))
+    assert result.holdout_images == 0 and result.train_images == len(dataset)
+    assert result.holdout_performance() == {"tagPerformance": {}}
