@@ -95,3 +95,21 @@ def url_api_server(make_settings, services):
     server = ServerThread(create_app(relaxed), port=free_port()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def trained_detector(clients, register):
+    """A detector trained once on the sample detection set: (model name, test SampleDataset, test name)."""
+    from cognitive_service_vision_model_customization_python_samples import (
+        EvaluationParameters, Model, ModelKind, ModelStatus, TrainingParameters)
+
+    from loupe.sample_data import detection
+
+    test = detection("test")
+    train_set, test_set = register(detection("train")), register(test)
+    training = clients["training"]
+    training.train_model(Model("e2e-detector", TrainingParameters(train_set, 1, ModelKind.GENERIC_OD),
+                               EvaluationParameters(test_set)))
+    final = training.wait_for_training_completion("e2e-detector", check_wait_in_secs=1)
+    assert final.status is ModelStatus.SUCCEEDED, final.error
+    return "e2e-detector", test, test_set, final
