@@ -41,6 +41,8 @@ def serve(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from loupe.local.demo import run_demo
 
+    # a SIGTERM unwinds like Ctrl+C, so the Azurite and trainer processes are stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     return run_demo(port=args.port)
 
 

@@ -198,8 +198,8 @@ def _predict(client: DemoClient, model: str, sample, count: int = 4) -> None:
             objects = result["objectsResult"]["values"]
             found = ", ".join(f"{o['tags'][0]['name']} {o['tags'][0]['confidence']:.2f} at "
                               f"({o['boundingBox']['x']},{o['boundingBox']['y']},{o['boundingBox']['w']}x"
-                              f"{o['boundingBox']['h']})" for o in objects if o["tags"][0]["confidence"] >= 0.5)
-            print(f"   {image['file_name']}: {found or 'nothing above 0.5'}   truth: {expected}")
+                              f"{o['boundingBox']['h']})" for o in objects if o["tags"][0]["confidence"] >= 0.7)
+            print(f"   {image['file_name']}: {found or 'nothing above 0.7'}   truth: {expected}")
 
 
 def run_demo(port: int = 7071) -> int:
