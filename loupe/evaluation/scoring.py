@@ -66,7 +66,7 @@ class ExportedModel:
         return np.column_stack([np.asarray(labels, np.float64), np.asarray(scores, np.float64), boxes])
 
 
-def _ground_truth_boxes(image: LocalImage) -> np.ndarray:
+def ground_truth_boxes(image: LocalImage) -> np.ndarray:
     rows = [[label, left * image.width, top * image.height, (left + w) * image.width, (top + h) * image.height]
             for label, left, top, w, h in image.boxes]
     return np.asarray(rows, np.float64).reshape(-1, 5)
@@ -77,7 +77,7 @@ def performance(model: ExportedModel, images: Sequence[LocalImage]) -> dict:
     task = model.preprocessing.task
     if task == "detection":
         predictions = [model.detect(image) for image in images]
-        return detection_performance(predictions, [_ground_truth_boxes(i) for i in images], model.labels)
+        return detection_performance(predictions, [ground_truth_boxes(i) for i in images], model.labels)
     scores = model.classify(images)
     if task == "multilabel":
         targets = np.zeros((len(images), len(model.labels)), np.int64)

@@ -16,12 +16,18 @@ from tests.trainer_detection.conftest import FAST, LABELS, make_dataset
 def test_holdout_picks_the_best_weights_and_reports_their_map(dataset, tmp_path):
     holdout = make_dataset(tmp_path / "holdout", count=4, seed=42, negatives=0)
     options = replace(FAST, min_iterations=30, max_iterations=30, check_every=5)
-    result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=1), holdout=holdout,
-                            options=options)
-    measured = [h["holdout_map50"] for h in result.history if h["holdout_map50"] is not None]
-    assert len(measured) >= 3 and result.iterations == 30
-    assert result.holdout_map50 == pytest.approx(max(measured), abs=1e-4)
-    assert max(measured) > measured[-1]  # the last weights were not the best: these are returned
+    # The branch under test needs a run whose last weights are not its best. Whether a given seed
+    # gives one depends on float rounding, so try a few seeds and test the first that does.
+    for seed in (1, 2, 3, 4, 5):
+        result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=seed), holdout=holdout,
+                                options=options)
+        measured = [h["holdout_map50"] for h in result.history if h["holdout_map50"] is not None]
+        assert len(measured) >= 3 and result.iterations == 30
+        if max(measured) > measured[-1]:
+            break
+    else:
+        pytest.fail("no seed gave a run whose last weights were not its best")
+    assert result.holdout_map50 == pytest.approx(max(measured), abs=1e-4)  # the best, not the last, is kept
     check = HoldoutSet(to_examples(holdout, len(LABELS)), result.preprocessing, LABELS)
     assert check.map50(result.model, offset=1) == pytest.approx(result.holdout_map50, abs=1e-6)
 
