@@ -113,7 +113,9 @@ class DropRegistrar:
             result = self._register(dataset)
         except Exception:
             log.exception("registering dataset %s from %s failed", dataset, blob_name)
-            raise  # the claim stays 'processing' and becomes stale: a redelivery retries it
+            # release the claim so a redelivery retries at once (a crashed host's claim goes stale)
+            self.events.delete_entity(dataset, row)
+            raise
         self._finish(dataset, row, result.outcome)
         return result
 

@@ -162,8 +162,7 @@ class Reconciler:
         spec = self.models.job_spec(record, training.value, test.value if test else None, attempt=attempt)
         progress = {"phase": "requeued", "percent": (record.progress or {}).get("percent", 0.0),
                     "message": f"restarted from the last checkpoint after: {reason}"}
-        self.models.repo.update(record.name, lambda r: r.with_changes(attempt=attempt, progress=progress,
-                                                                      heartbeat=utc_now())
+        self.models.repo.update(record.name, lambda r: r.with_changes(progress=progress, heartbeat=utc_now())
                                 if r.run_id == record.run_id and not r.status.is_terminal else None)
         self.models.submit(record, spec)
         return Action(record.name, "resubmitted", reason)

@@ -151,3 +151,20 @@ def test_an_api_registered_dataset_is_not_overwritten_by_a_drop(services, contai
     upload(container, name, classification_files(("x", "y")))
     assert registrar.handle(f"{name}/annotations.json").outcome == "conflict"
     assert services.datasets.get(name).annotation_file_uris == [staged["annotations.json"]]
+
+
+def test_a_failed_handling_releases_its_claim_so_a_retry_registers(services, container, registrar, unique_name,
+                                                                   monkeypatch):
+    name = unique_name("retry")
+    upload(container, name, classification_files())
+    real = DropRegistrar._register
+
+    def broken(self, dataset):
+        raise ConnectionError("storage went away")
+
+    monkeypatch.setattr(DropRegistrar, "_register", broken)
+    with pytest.raises(ConnectionError):
+        registrar.handle(f"{name}/annotations.json")
+    assert services.datasets.find(name) is None
+    monkeypatch.setattr(DropRegistrar, "_register", real)
+    assert registrar.handle(f"{name}/annotations.json").outcome == "registered"
