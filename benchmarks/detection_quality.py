@@ -96,7 +96,13 @@ def main() -> int:
             (train, labels), (test, _) = sample_splits(Path(folder))
             rows.append(run_one("sample", train, labels, test, args, options))
             print(json.dumps(rows[-1]), flush=True)
-    for dataset in args.datasets:
+    datasets = args.datasets
+    if not args.root.exists():
+        print(f"{args.root} not found (the few-shot datasets live in the shared folder): only --sample runs")
+        datasets = []
+        if not args.sample:
+            return 0
+    for dataset in datasets:
         for shots in args.shots:
             train, labels = load_split(args.root, dataset, f"train_{shots}shot.json")
             test, _ = load_split(args.root, dataset, "test.json", labels)

@@ -16,7 +16,7 @@ BENCHMARKS = [
     ("time_to_model.py", []),
     ("analyze_latency.py", []),
     ("classification_quality.py", []),
-    ("detection_quality.py", []),
+    ("detection_quality.py", ["--sample"]),
 ]
 
 
