@@ -2,7 +2,7 @@
 
 For each dataset and shot count: train_detector on ``train_<k>shot.json`` (the detection k-shot
 files of ../shared/datasets: images sampled until every category has k images), export_detector,
-then score the exported ONNX model on ``test.json`` with loupe.evaluation.scoring (the same path
+then score the exported ONNX model on ``test.json`` with loupe.evaluations.scoring (the same path
 the trainer's evaluation takes). ``--sample`` adds Loupe's generated sample set
 (loupe.sample_data.detection train/test). Prints one JSON line per run and a table of mAP@50
 with wall and CPU seconds per run; the reference to aim at is Azure Image Analysis 4.0's
@@ -29,7 +29,7 @@ from trainer.context import LocalContext
 from trainer.detection import DetectorOptions, export_detector, train_detector
 from trainer.detection.data import local_images_from_coco
 
-from loupe.evaluation.scoring import ExportedModel, performance
+from loupe.evaluations.scoring import ExportedModel, performance
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "datasets"
 AZURE_REFERENCE = {2: 49.2, 5: 68.2, 10: 75.0}

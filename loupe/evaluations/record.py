@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from loupe.enums import EvaluationStatus
+from loupe.models.record import ERROR_KEYS
 from loupe.storage.entities import get_json, parse_time, put_json, utc_now, wire_time
 
 
@@ -41,7 +42,7 @@ class EvaluationRecord:
         if self.performance is not None:
             body["modelPerformance"] = self.performance
         if self.error is not None:
-            body["error"] = {k: v for k, v in self.error.items() if k in ("code", "message", "target", "details")}
+            body["error"] = {k: v for k, v in self.error.items() if k in ERROR_KEYS}
         if self.progress is not None and not self.status.is_terminal:
             body["progress"] = self.progress
         return body

@@ -13,8 +13,8 @@ from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, labels_
 from loupe.coco import Purpose
 from loupe.datasets.download import DatasetUnavailable, download_dataset
 from loupe.enums import EvaluationErrorCode, EvaluationStatus, TrainingErrorCode
-from loupe.evaluation.scoring import ExportedModel, performance
 from loupe.evaluations.repository import EvaluationRepository
+from loupe.evaluations.scoring import ExportedModel, performance
 from loupe.jobs.reporting import EvaluationRunReporter
 from loupe.jobs.spec import JobSpec
 from loupe.storage.clients import Storage

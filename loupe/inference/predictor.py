@@ -32,7 +32,7 @@ from loupe.artifacts import (
 from loupe.inference.errors import ModelNotFound, ModelUnusable
 from loupe.inference.files import ModelFiles
 from loupe.inference.session import create_session
-from loupe.preprocess import to_input, draft_size
+from loupe.preprocess import draft_size, to_input
 
 DETECTION_OUTPUTS = ("boxes", "scores", "labels")
 _LOAD_ATTEMPTS = 3

@@ -72,7 +72,12 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
 def trained_classifier(clients, small_classification):
     """A classifier trained once for the prediction tests: (model name, test SampleDataset)."""
     from cognitive_service_vision_model_customization_python_samples import (
-        EvaluationParameters, Model, ModelKind, ModelStatus, TrainingParameters)
+        EvaluationParameters,
+        Model,
+        ModelKind,
+        ModelStatus,
+        TrainingParameters,
+    )
 
     train_set, test_set = small_classification
     training = clients["training"]
@@ -101,7 +106,12 @@ def url_api_server(make_settings, services):
 def trained_detector(clients, register):
     """A detector trained once on the sample detection set: (model name, test SampleDataset, test name)."""
     from cognitive_service_vision_model_customization_python_samples import (
-        EvaluationParameters, Model, ModelKind, ModelStatus, TrainingParameters)
+        EvaluationParameters,
+        Model,
+        ModelKind,
+        ModelStatus,
+        TrainingParameters,
+    )
 
     from loupe.sample_data import detection
 

@@ -16,7 +16,7 @@ from PIL import Image
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
 from loupe.datasets.download import LocalImage
-from loupe.evaluation.scoring import ExportedModel
+from loupe.evaluations.scoring import ExportedModel
 from tests.conftest import TEST_API_KEY
 from tests.inference.images import encode, noise_image, png_header_only
 from tests.support.image_server import ImageServer

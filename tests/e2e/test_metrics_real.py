@@ -9,7 +9,7 @@ import pytest
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
 from loupe.datasets.download import LocalImage
-from loupe.evaluation.scoring import ExportedModel, ground_truth_boxes
+from loupe.evaluations.scoring import ExportedModel, ground_truth_boxes
 from loupe.metrics import classification_performance, detection_performance
 from tests.metrics import reference
 

@@ -165,8 +165,8 @@ def test_images_that_vanish_after_registration_end_dataset_corrupt(clients, serv
 
 def test_a_budget_too_small_ends_not_enough_budget(clients, services, small_classification):
     """The API takes whole hours; the JobSpec carries seconds, so the run is submitted with 3 s."""
-    from loupe.models.record import ModelRecord
     from loupe.enums import ModelKind as Kind
+    from loupe.models.record import ModelRecord
 
     train_set, _ = small_classification
     record = ModelRecord(name="e2e-budget", training_dataset=train_set, budget_hours=1, model_kind=Kind.CLASSIFIER,

@@ -20,7 +20,7 @@ from trainer.detection.export import DetectionGraph, ExportMismatch, _inputs, ve
 from trainer.detection.model import set_score_threshold
 
 from loupe.artifacts import Preprocessing
-from loupe.evaluation.scoring import ExportedModel, performance
+from loupe.evaluations.scoring import ExportedModel, performance
 from loupe.inference import FolderModelFiles, load_predictor
 from loupe.preprocess import to_input
 from tests.trainer_detection.conftest import COLOURS, FAST, LABELS, draw_scene, local_image, make_dataset

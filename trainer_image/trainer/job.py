@@ -25,12 +25,12 @@ from pathlib import Path
 from loupe.coco import Purpose
 from loupe.datasets.download import DatasetUnavailable, LocalDataset, download_dataset
 from loupe.enums import ModelKind, ModelStatus, TrainingErrorCode
+from loupe.evaluations.scoring import ExportedModel, performance, write_metrics
 from loupe.jobs.reporting import ModelRunReporter
 from loupe.jobs.spec import JOB_SPEC_ENV, JobSpec
+from loupe.metrics import classification_performance, multilabel_performance
 from loupe.models.repository import ModelRepository, StaleRun
 from loupe.settings import get_settings
-from loupe.evaluation.scoring import ExportedModel, performance, write_metrics
-from loupe.metrics import classification_performance, multilabel_performance
 from loupe.storage.checkpoints import BlobCheckpointStore
 from loupe.storage.clients import Storage
 from trainer.context import CheckpointStore

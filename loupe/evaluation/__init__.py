@@ -1,1 +1,0 @@
-"""Scoring exported models on local images and computing modelPerformance."""
