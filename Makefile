@@ -17,7 +17,7 @@ help:
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
-$(PY_STAMP): requirements.txt requirements-dev.txt trainer_image/requirements.txt
+$(PY_STAMP): requirements-core.txt requirements.txt requirements-dev.txt trainer_image/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

@@ -30,8 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "trainer_image")]
 
-from trainer.classification import LabelledImage, TrainOptions, export_classifier, train_classifier
+from trainer.classification import TrainOptions, export_classifier, train_classifier
 from trainer.context import LocalContext
+
+from loupe.runner.examples import Example, examples_from_coco
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets"
 # datasets/INDEX.md: frozen EfficientNet-Lite0 + logistic regression (C=10), top-1 % on test.json
@@ -44,18 +46,14 @@ FLOOR = {
 AZURE = {2: 73.0, 5: 79.1, 10: 81.3}
 
 
-def load_split(folder: Path, name: str) -> tuple[list[LabelledImage], list[str]]:
+def load_split(folder: Path, name: str) -> tuple[list[Example], list[str]]:
+    """The split's examples, categories in id order (label i is the i-th category by id)."""
     coco = json.loads((folder / f"{name}.json").read_text())
-    categories = sorted(coco["categories"], key=lambda c: c["id"])
-    index = {c["id"]: i for i, c in enumerate(categories)}
-    labels_of: dict[int, list[int]] = {}
-    for annotation in coco["annotations"]:
-        labels_of.setdefault(annotation["image_id"], []).append(index[annotation["category_id"]])
-    examples = [
-        LabelledImage(folder / image["file_name"], sorted(set(labels_of.get(image["id"], []))))
-        for image in coco["images"]
-    ]
-    return examples, [c["name"] for c in categories]
+    names = [c["name"] for c in sorted(coco["categories"], key=lambda c: c["id"])]
+    examples, labels = examples_from_coco(coco, folder, names)
+    for example in examples:
+        example.labels.sort()
+    return examples, labels
 
 
 def run_one(folder: Path, shots: int, options: TrainOptions, export: bool) -> dict:
@@ -67,7 +65,7 @@ def run_one(folder: Path, shots: int, options: TrainOptions, export: bool) -> di
         train,
         labels,
         multilabel=False,
-        ctx=LocalContext.with_budget(3600.0, seed=0),
+        context=LocalContext.with_budget(3600.0, seed=0),
         holdout=test,
         options=options,
     )

@@ -1,9 +1,9 @@
 """Benchmark: few-shot object detection quality of the trainer, mAP@50 on fixed test splits.
 
 For each dataset and shot count: train_detector on ``train_<k>shot.json`` (the detection k-shot
-files of ../shared/datasets: images sampled until every category has k images), export_detector,
-then score the exported ONNX model on ``test.json`` with loupe.evaluations.scoring (the same path
-the trainer's evaluation takes). ``--sample`` adds Loupe's generated sample set
+files of ../shared/datasets: images sampled until every category has k images), export (``result.export``),
+then score the exported ONNX model on ``test.json`` with loupe.runner.scoring (the same path
+a job's evaluation takes). ``--sample`` adds Loupe's generated sample set
 (loupe.sample_data.detection train/test). Prints one JSON line per run and a table of mAP@50
 with wall and CPU seconds per run; the reference to aim at is Azure Image Analysis 4.0's
 published few-shot averages, 49.2 / 68.2 / 75.0 mAP@50 at 2 / 5 / 10 shots.
@@ -26,10 +26,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "trainer_image")]
 
 import torch
 from trainer.context import LocalContext
-from trainer.detection import DetectorOptions, export_detector, train_detector
-from trainer.detection.data import local_images_from_coco
+from trainer.detection import DetectorOptions, train_detector
 
-from loupe.evaluations.scoring import ExportedModel, performance
+from loupe.runner.examples import examples_from_coco
+from loupe.runner.scoring import score_exported
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "datasets"
 AZURE_REFERENCE = {2: 49.2, 5: 68.2, 10: 75.0}
@@ -42,7 +42,7 @@ def _cpu_seconds() -> float:
 
 def load_split(root: Path, dataset: str, file: str, labels: list[str] | None = None):
     coco = json.loads((root / dataset / file).read_text())
-    return local_images_from_coco(coco, root / dataset, labels)
+    return examples_from_coco(coco, root / dataset, labels)
 
 
 def sample_splits(folder: Path):
@@ -52,18 +52,18 @@ def sample_splits(folder: Path):
     for split in ("train", "test"):
         data = sample_data.detection(split)
         data.write(folder / split)
-        out.append(local_images_from_coco(data.coco, folder / split))
+        out.append(examples_from_coco(data.coco, folder / split))
     return out
 
 
 def run_one(name: str, train, labels, test, args, options: DetectorOptions) -> dict:
     ctx = LocalContext.with_budget(args.budget_hours * 3600, seed=args.seed)
     wall, cpu = time.monotonic(), _cpu_seconds()
-    result = train_detector(train, labels, ctx=ctx, backbone=args.backbone, options=options)
+    result = train_detector(train, labels, context=ctx, starting_point=args.backbone, options=options)
     with tempfile.TemporaryDirectory() as folder:
-        export_detector(result, Path(folder))
+        result.export(Path(folder))
         trained_wall, trained_cpu = time.monotonic() - wall, _cpu_seconds() - cpu
-        scores = performance(ExportedModel(Path(folder)), test)
+        scores = score_exported(Path(folder), test)
     return {
         "run": name, "train_images": len(train), "held_out": result.holdout_images, "test_images": len(test),
         "map50": round(100 * scores["meanAveragePrecision50"], 1),

@@ -11,7 +11,7 @@ bp = func.Blueprint()
 log = logging.getLogger(__name__)
 
 # The container in the binding path must equal LOUPE_DATASETS_CONTAINER's default ("datasets");
-# tests/api/test_function_app.py checks it.
+# tests/functions/test_function_app.py checks it.
 DATASETS_BINDING_PATH = "datasets/{name}"
 
 

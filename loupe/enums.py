@@ -1,4 +1,4 @@
-"""Wire enums of the retired service (api-spec.md A.6). Values are case-exact on the wire."""
+"""Wire enums of the retired service (docs/wire-contract.md#enums). Values are case-exact on the wire."""
 from __future__ import annotations
 
 from enum import Enum
@@ -23,30 +23,6 @@ class ModelKind(str, Enum):
         return cls.CLASSIFIER if kind is AnnotationKind.CLASSIFICATION else cls.DETECTOR
 
 
-class ModelStatus(str, Enum):
-    NOT_STARTED = "notStarted"
-    TRAINING = "training"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLING = "cancelling"
-    CANCELLED = "cancelled"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (ModelStatus.SUCCEEDED, ModelStatus.FAILED, ModelStatus.CANCELLED)
-
-
-class EvaluationStatus(str, Enum):
-    NOT_STARTED = "notStarted"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (EvaluationStatus.SUCCEEDED, EvaluationStatus.FAILED)
-
-
 class StorageAuthKind(str, Enum):
     NONE = "none"
     MANAGED_IDENTITY = "managedIdentity"
@@ -54,7 +30,7 @@ class StorageAuthKind(str, Enum):
 
 
 class TrainingErrorCode(str, Enum):
-    """model.error.code values of the retired service (api-spec.md A.9)."""
+    """model.error.code values of the retired service (docs/wire-contract.md#training-errors)."""
 
     DIVERGED = "diverged"
     NOT_ENOUGH_BUDGET = "notEnoughBudget"

@@ -1,5 +1,5 @@
 """Errors the core raises for callers to see: each carries the wire code, message and the place
-it concerns. The HTTP layer renders them in the envelope of api-spec.md A.1; the status is a hint
+it concerns. The HTTP layer renders them in the envelope of docs/wire-contract.md#error-envelope; the status is a hint
 for it (the same errors reach blob/timer functions, which only log them)."""
 from __future__ import annotations
 

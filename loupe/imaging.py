@@ -42,7 +42,7 @@ class ImageLimits:
     max_dim: int
 
 
-# api-spec.md E/A.9 quotas
+# docs/wire-contract.md#limits quotas
 TRAINING_LIMITS = ImageLimits(max_bytes=20 * 1024 * 1024, min_dim=10, max_dim=10240)
 # 10 px, not the checker's 50: small-image test sets (CIFAR, GTSRB) are legitimate evaluation data;
 # 50 px is the prediction API's minimum (loupe.coco.quotas agrees).

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     batch_container_run_options: str = "--shm-size=8g --init"
     # how long a trainer may stay silent before the reconciler declares it dead
     heartbeat_timeout_seconds: int = 120
+    # how often the reconciler runs: the Azure timer's schedule and the local host's thread
+    # (a divisor of a minute, or whole minutes dividing an hour, so a cron schedule can say it)
     reconcile_interval_seconds: int = 60
 
     # --- prediction
@@ -80,6 +82,12 @@ class Settings(BaseSettings):
     allow_loopback_image_urls: bool = False
 
     _split = field_validator("api_keys", "allowed_storage_hosts", mode="before")(_split_csv)
+
+    @field_validator("reconcile_interval_seconds")
+    @classmethod
+    def _cron_expressible(cls, value: int) -> int:
+        reconcile_schedule(value)
+        return value
 
     @property
     def development_mode(self) -> bool:
@@ -97,6 +105,15 @@ class Settings(BaseSettings):
     @property
     def effective_connection_string(self) -> str:
         return self.storage_connection_string or DEVELOPMENT_STORAGE
+
+
+def reconcile_schedule(seconds: int) -> str:
+    """The six-field NCRONTAB schedule of the Functions timer that runs every ``seconds``."""
+    if 0 < seconds < 60 and 60 % seconds == 0:
+        return f"*/{seconds} * * * * *"
+    if seconds % 60 == 0 and 0 < seconds // 60 < 60 and 60 % (seconds // 60) == 0:
+        return f"0 */{seconds // 60} * * * *"
+    raise ValueError(f"reconcile interval {seconds} s: use a divisor of 60 s, or whole minutes dividing an hour")
 
 
 @functools.lru_cache(maxsize=1)

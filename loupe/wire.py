@@ -1,7 +1,7 @@
 """Request/response model bases: camelCase on the wire, request keys matched case-insensitively.
 
 The samples client sends PascalCase (``AnnotationKind``, ``TrainingParameters``), the docs and
-IRIS send camelCase (api-spec.md A.1, G3): both must reach the same field.
+IRIS send camelCase (docs/wire-contract.md#request-bodies, #case-insensitive-keys): both must reach the same field.
 """
 from __future__ import annotations
 

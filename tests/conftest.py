@@ -45,7 +45,9 @@ def settings(make_settings) -> Settings:
 def services(settings):
     from loupe.services import Services
 
-    return Services(settings).ready()
+    services = Services(settings).ready()
+    yield services
+    services.close()
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ if ($env:TRAINER_IMAGE_TAG_MODE -eq 'manual') {
     exit 0
 }
 
-$sourceList = if ($env:TRAINER_IMAGE_SOURCES) { $env:TRAINER_IMAGE_SOURCES } else { 'trainer_image loupe requirements.txt pyproject.toml' }
+$sourceList = if ($env:TRAINER_IMAGE_SOURCES) { $env:TRAINER_IMAGE_SOURCES } else { 'trainer_image loupe requirements-core.txt pyproject.toml' }
 $sources = @($sourceList -split '\s+' | Where-Object { $_ -and (Test-Path $_) })
 if ($sources.Count -eq 0) {
     Write-Error "preprovision: none of the trainer sources exist under $root"

@@ -4,7 +4,7 @@
 # keeps its tag, so postprovision skips the (slow) build. The tag reaches Bicep through the azd
 # environment (TRAINER_IMAGE_TAG, see infra/main.parameters.json).
 #   TRAINER_IMAGE_SOURCES   paths hashed, relative to the repository root
-#                           (default: trainer_image loupe requirements.txt pyproject.toml)
+#                           (default: trainer_image loupe requirements-core.txt pyproject.toml)
 #   TRAINER_IMAGE_TAG_MODE  "content" (default) or "manual": keep the TRAINER_IMAGE_TAG you set
 set -eu
 
@@ -26,7 +26,7 @@ else
 fi
 
 sources=""
-for path in ${TRAINER_IMAGE_SOURCES:-trainer_image loupe requirements.txt pyproject.toml}; do
+for path in ${TRAINER_IMAGE_SOURCES:-trainer_image loupe requirements-core.txt pyproject.toml}; do
     if [ -e "$path" ]; then
         sources="$sources $path"
     fi

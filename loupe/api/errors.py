@@ -1,4 +1,4 @@
-"""Rendering errors in the envelope of the retired service (api-spec.md A.1)."""
+"""Rendering errors in the envelope of the retired service (docs/wire-contract.md#error-envelope)."""
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse

@@ -1,7 +1,7 @@
 """ASGI middleware that runs before routing: slash collapsing, API-key check, api-version check.
 
 They run before routing so an unknown path under /computervision still answers 401 without a
-key, and so `//models/...` (built by the samples EvaluationClient, api-spec.md G2) routes.
+key, and so `//models/...` (built by the samples EvaluationClient, docs/wire-contract.md#double-slashes) routes.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from loupe.api.errors import error_response, unauthorized
 from loupe.errors import ServiceError
 
 API_PREFIX = "/computervision"
-# api-versions the clients send (api-spec.md A.1); model customization answers on all of them.
+# api-versions the clients send (docs/wire-contract.md#api-versions); model customization answers on all of them.
 SUPPORTED_API_VERSIONS = ("2023-02-01-preview", "2023-04-01-preview", "2023-10-01", "2024-02-01")
 _SLASHES = re.compile(r"/{2,}")
 

@@ -1,7 +1,7 @@
 """Raw multipart/form-data parsing for image uploads.
 
 Framework form parsers treat a part without a filename as a text field (lossy for bytes, see
-api-spec.md G15), so the body is parsed here with python-multipart's streaming parser and the
+docs/wire-contract.md#custom-vision-sdk-expectations), so the body is parsed here with python-multipart's streaming parser and the
 image is the first part that carries data, whatever its name or filename.
 """
 from __future__ import annotations

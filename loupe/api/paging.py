@@ -1,4 +1,4 @@
-"""``skip``/``top`` paging with ``nextLink`` (api-spec.md A.2: top <= 30)."""
+"""``skip``/``top`` paging with ``nextLink`` (docs/wire-contract.md#paging: top <= 30)."""
 from __future__ import annotations
 
 from typing import Any, Callable, Sequence, TypeVar

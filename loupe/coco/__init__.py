@@ -1,6 +1,6 @@
 """COCO dataset validation, shared by the HTTP API, the blob-triggered function and the trainer.
 
-Two depths (ARCHITECTURE.md): ``validate_coco`` checks the whole file's structure (schema, ids,
+Two depths (docs/architecture.md): ``validate_coco`` checks the whole file's structure (schema, ids,
 references, boxes, quotas) without fetching anything; ``check_images`` then fetches and decodes
 every image, or a seeded sample of a large dataset.
 """

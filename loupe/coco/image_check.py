@@ -21,7 +21,7 @@ from loupe.imaging import TRAINING_LIMITS, ImageLimits, ImageRejected, decode_im
 IMAGE_NOT_FOUND = "ImageNotFound"
 IMAGE_ACCESS_DENIED = "ImageAccessDenied"
 IMAGE_FETCH_FAILED = "ImageFetchFailed"
-# 20 MB for training and evaluation images alike (api-spec.md A.9)
+# 20 MB for training and evaluation images alike (docs/wire-contract.md#limits)
 MAX_IMAGE_BYTES = TRAINING_LIMITS.max_bytes
 
 # JPEGs decode at 1/8 scale when that still covers this size: the whole stream is still read

@@ -1,4 +1,4 @@
-"""Dataset quotas of the retired service, per annotation kind and purpose (api-spec.md E and A.9)."""
+"""Dataset quotas of the retired service, per annotation kind and purpose (docs/wire-contract.md#limits)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Implements every rule of the official checker (check_coco_annotations.py in
 cognitive-service-vision-model-customization-python-samples) and the documented quotas
-(api-spec.md E, A.9), plus what a server facing untrusted files needs: precise types (a boolean
+(docs/wire-contract.md#limits), plus what a server facing untrusted files needs: precise types (a boolean
 is not an integer), safe file names, allowed image hosts, bounded size and depth.
 
 Speed matters: a detection file at the quota has 200,000 images and about a million boxes, and

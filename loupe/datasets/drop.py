@@ -16,17 +16,19 @@ import logging
 import posixpath
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Literal
+from typing import Iterator, Literal
 from urllib.parse import unquote, urlsplit
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.storage.blob import BlobPrefix, BlobProperties
 
 from loupe.datasets.record import DatasetRecord
 from loupe.datasets.requests import name_problem
 from loupe.datasets.service import DatasetService
-from loupe.datasets.validation import AnnotationFileUnreadable, DatasetValidation
+from loupe.datasets.validation import DatasetValidation, Problem
 from loupe.enums import AnnotationKind
+from loupe.storage.dataset_files import AnnotationFileUnreadable
 from loupe.storage.entities import parse_time, utc_now, wire_time
 from loupe.storage.names import BLOB_EVENTS_TABLE
 from loupe.storage.table_store import AlreadyExists, ConcurrentChange
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 # A claim older than this whose handler never finished (crash, host recycled) may be retaken.
 STALE_CLAIM = timedelta(minutes=10)
 
+MAX_REGISTER_ATTEMPTS = 5
 Outcome = Literal["registered", "revalidated", "duplicate", "in-progress", "ignored", "conflict"]
 
 
@@ -119,16 +122,38 @@ class DropRegistrar:
         self._finish(dataset, row, result.outcome)
         return result
 
+    def annotation_blobs(self, dataset: str | None = None) -> Iterator[BlobProperties]:
+        """The annotation files (``<dataset>/*.json``) of one dataset folder, or of all of them.
+
+        Lists by folder with a delimiter, so the images below each folder are never listed:
+        the cost is one page per folder, not one entry per image."""
+        container = self.storage.container(self.container_name)
+        folders = [f"{dataset}/"] if dataset is not None else [
+            item.name for item in container.walk_blobs(delimiter="/") if isinstance(item, BlobPrefix)]
+        for folder in folders:
+            for item in container.walk_blobs(name_starts_with=folder, delimiter="/"):
+                if not isinstance(item, BlobPrefix) and dataset_of(item.name) is not None:
+                    yield item
+
     def _annotation_files(self, dataset: str) -> dict[str, str]:
         """URL -> blob ETag of every .json directly in the dataset's folder, sorted by name."""
         container = self.storage.container(self.container_name)
-        files = {}
-        for blob in sorted(container.list_blobs(name_starts_with=f"{dataset}/"), key=lambda b: b.name):
-            if dataset_of(blob.name) is not None:
-                files[container.get_blob_client(blob.name).url] = blob.etag
-        return files
+        blobs = sorted(self.annotation_blobs(dataset), key=lambda b: b.name)
+        return {container.get_blob_client(blob.name).url: blob.etag for blob in blobs}
 
     def _register(self, dataset: str) -> DropResult:
+        # another file of the same dataset may be validated at the same moment: validate again
+        # against the newest entity so the last writer saw every file - a bounded number of times
+        # (the handler then releases its claim and the event's redelivery tries again)
+        for _ in range(MAX_REGISTER_ATTEMPTS):
+            result = self._register_once(dataset)
+            if result is not None:
+                return result
+        raise ConcurrentChange(f"dataset {dataset} kept changing while being validated; "
+                               f"gave up after {MAX_REGISTER_ATTEMPTS} attempts")
+
+    def _register_once(self, dataset: str) -> DropResult | None:
+        """The outcome, or None when a concurrent writer changed the dataset meanwhile."""
         files = self._annotation_files(dataset)
         if not files:
             return DropResult("ignored", dataset, "no annotation file left in the folder")
@@ -141,7 +166,7 @@ class DropRegistrar:
         kind = validation.annotation_kind or (existing.value.annotation_kind if existing else AnnotationKind.CLASSIFICATION)
         if existing is None:
             record = DatasetRecord(name=dataset, annotation_kind=kind, annotation_file_uris=uris, source="blob",
-                                   validation=validation.wire(), blob_etags=files)
+                                   validation=validation, blob_etags=files)
             try:
                 self.datasets.store.create(record)
                 return DropResult("registered", dataset, validation.status)
@@ -150,13 +175,11 @@ class DropRegistrar:
                 if existing is None:
                     raise
         updated = existing.value.changed(annotation_kind=kind, annotation_file_uris=uris, source="blob",
-                                         validation=validation.wire(), blob_etags=files)
+                                         validation=validation, blob_etags=files)
         try:
             self.datasets.store.replace(updated, existing.table_etag)
         except ConcurrentChange:
-            # another file of the same dataset was validated at the same moment: validate again
-            # against the newest entity so the last writer saw every file
-            return self._register(dataset)
+            return None
         return DropResult("revalidated", dataset, validation.status)
 
     def _validate(self, uris: list[str]) -> DatasetValidation:
@@ -166,8 +189,8 @@ class DropRegistrar:
         except AnnotationFileUnreadable as exc:
             # the file vanished or can't be read between the event and now
             return DatasetValidation(status="invalid", depth="structure", annotation_kind=None, multilabel=False,
-                                     errors=[{"code": "AnnotationFileUnreadable", "target": exc.target,
-                                              "message": exc.message}], error_count=1)
+                                     errors=[Problem(code="AnnotationFileUnreadable", target=exc.target,
+                                                     message=exc.message)], error_count=1)
 
 
 def blob_name_from_url(url: str, container: str) -> str | None:

@@ -1,4 +1,4 @@
-"""A registered dataset as Loupe stores it, and its wire shape (api-spec.md A.3)."""
+"""A registered dataset as Loupe stores it, and its wire shape (docs/wire-contract.md#datasets)."""
 from __future__ import annotations
 
 import uuid
@@ -6,7 +6,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from pydantic import SecretStr
+
+from loupe.datasets.validation import DatasetValidation
 from loupe.enums import AnnotationKind, StorageAuthKind
+from loupe.jobs.spec import DatasetSource
 from loupe.storage.entities import get_json, parse_time, put_json, utc_now, wire_time
 
 PARTITION = "dataset"
@@ -23,7 +27,7 @@ class DatasetRecord:
     annotation_kind: AnnotationKind
     annotation_file_uris: list[str]
     # `authentication.kind` exactly as the client sent it (a string, or a one-element list from
-    # samples 0.0.1-0.0.5); None when the client sent no authentication (api-spec.md G7)
+    # samples 0.0.1-0.0.5); None when the client sent no authentication (docs/wire-contract.md#authentication-echo)
     auth_echo: Any = None
     auth_kind: StorageAuthKind | None = None
     sas_token: str | None = None  # never leaves Loupe's storage except towards the trainer
@@ -32,18 +36,24 @@ class DatasetRecord:
     updated: datetime = field(default_factory=utc_now)
     etag: str = field(default_factory=new_etag)
     source: DatasetSourceKind = "api"
-    # the validation summary shown to users (see loupe.datasets.validation.DatasetValidation.wire)
-    validation: dict[str, Any] | None = None
+    # what validation found (shown to users as `validation`)
+    validation: DatasetValidation | None = None
     # blob ETags of the annotation files when this dataset was validated (drop flow only)
     blob_etags: dict[str, str] | None = None
 
     @property
     def usable_for_training(self) -> bool:
-        return bool(self.validation) and self.validation.get("status") == "valid"
+        return self.validation is not None and self.validation.usable_for_training
 
     @property
     def usable_for_evaluation(self) -> bool:
-        return bool(self.validation) and self.validation.get("status") in ("valid", "evaluationOnly")
+        return self.validation is not None and self.validation.usable_for_evaluation
+
+    def job_source(self) -> DatasetSource:
+        """Where a job reads this dataset from, and how (the JobSpec's part)."""
+        return DatasetSource(name=self.name, annotation_kind=self.annotation_kind,
+                             annotation_file_uris=list(self.annotation_file_uris), auth_kind=self.auth_kind,
+                             sas_token=SecretStr(self.sas_token) if self.sas_token else None)
 
     def changed(self, **changes: Any) -> "DatasetRecord":
         return replace(self, updated=utc_now(), etag=new_etag(), **changes)
@@ -62,7 +72,7 @@ class DatasetRecord:
         body["updatedDateTime"] = wire_time(self.updated)
         body["eTag"] = self.etag
         if self.validation is not None:
-            body["validation"] = self.validation
+            body["validation"] = self.validation.wire()
         return body
 
     def to_entity(self) -> dict[str, Any]:
@@ -80,7 +90,7 @@ class DatasetRecord:
         put_json(entity, "annotationFileUris", self.annotation_file_uris)
         put_json(entity, "authEcho", self.auth_echo)
         put_json(entity, "customProperties", self.custom_properties)
-        put_json(entity, "validation", self.validation)
+        put_json(entity, "validation", self.validation.model_dump(mode="json") if self.validation else None)
         put_json(entity, "blobEtags", self.blob_etags)
         return {k: v for k, v in entity.items() if v is not None}
 
@@ -99,6 +109,10 @@ class DatasetRecord:
             updated=parse_time(entity["updated"]),
             etag=entity["eTag"],
             source=entity.get("source", "api"),
-            validation=get_json(entity, "validation"),
+            validation=_validation(get_json(entity, "validation")),
             blob_etags=get_json(entity, "blobEtags"),
         )
+
+
+def _validation(stored: dict[str, Any] | None) -> DatasetValidation | None:
+    return DatasetValidation.model_validate(stored) if stored is not None else None

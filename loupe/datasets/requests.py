@@ -1,4 +1,4 @@
-"""Dataset request bodies (api-spec.md A.3) and the resource-name rule (A.1)."""
+"""Dataset request bodies (docs/wire-contract.md#datasets) and the resource-name rule (docs/wire-contract.md#resource-names)."""
 from __future__ import annotations
 
 import re
@@ -28,7 +28,7 @@ def name_problem(name: str) -> str | None:
 
 
 class AuthenticationIn(WireModel):
-    # A string, or a one-element list as samples 0.0.1-0.0.5 send it (api-spec.md A.3)
+    # A string, or a one-element list as samples 0.0.1-0.0.5 send it (docs/wire-contract.md#datasets)
     kind: str | list[str] | None = None
     sas_token: str | None = None
 

@@ -10,11 +10,12 @@ from typing import Any
 
 from loupe.datasets.record import PARTITION, DatasetRecord
 from loupe.datasets.requests import DatasetIn, name_problem
-from loupe.datasets.validation import AnnotationFileUnreadable, DatasetValidation, DatasetValidator
+from loupe.datasets.validation import DatasetValidation, DatasetValidator, Problem
 from loupe.enums import AnnotationKind
 from loupe.errors import ServiceError, bad_request, conflict, detail, not_found, precondition_failed
 from loupe.storage.blob_access import BlobReader
 from loupe.storage.clients import Storage
+from loupe.storage.dataset_files import AnnotationFileUnreadable
 from loupe.storage.names import DATASETS_TABLE
 from loupe.storage.table_store import AlreadyExists, ConcurrentChange, Stored, TableStore
 
@@ -35,13 +36,14 @@ def matches(if_match: str | None, etag: str) -> bool:
 
 
 def invalid_dataset_error(validation: DatasetValidation) -> ServiceError:
-    first = validation.errors[0] if validation.errors else {"message": "the dataset is not valid", "target": None}
+    first = validation.errors[0] if validation.errors else Problem(code="", target=None,
+                                                                   message="the dataset is not valid")
     more = f" (and {validation.error_count - 1} more problems)" if validation.error_count > 1 else ""
     return bad_request(
-        f"The annotation file is not a valid COCO dataset: {first.get('target') or ''}: {first['message']}{more}",
+        f"The annotation file is not a valid COCO dataset: {first.target or ''}: {first.message}{more}",
         code="DatasetInvalidAnnotation",
-        target=first.get("target"),
-        details=[detail(e["code"], e["message"], e["target"]) for e in validation.errors],
+        target=first.target,
+        details=[detail(e.code, e.message, e.target) for e in validation.errors],
     )
 
 
@@ -103,7 +105,7 @@ class DatasetService:
             sas_token=sas,
             custom_properties=body.custom_properties,
             source="api",
-            validation=validation.wire(),
+            validation=validation,
         )
         try:
             self.store.create(record)
@@ -142,7 +144,7 @@ class DatasetService:
                 changes.get("auth_kind", current.auth_kind),
                 changes.get("sas_token", current.sas_token),
             )
-            changes["validation"] = validation.wire()
+            changes["validation"] = validation
             changes["source"] = "api"
         updated = current.changed(**changes)
         try:

@@ -6,9 +6,11 @@ A dataset is validated for both purposes at once: ``valid`` (train and evaluate)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
-from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from loupe.coco import (
     CocoReport,
@@ -22,10 +24,10 @@ from loupe.coco import (
 from loupe.enums import AnnotationKind
 from loupe.imaging import ImageLimits
 from loupe.settings import Settings
-from loupe.storage.blob_access import BlobLocation, BlobReader, BlobReadError, BlobUrlError, parse_blob_url
+from loupe.storage.blob_access import BlobLocation, BlobReader, BlobReadError, BlobUrlError
+from loupe.storage.dataset_files import DatasetFiles
 from loupe.storage.entities import utc_now, wire_time
 
-MAX_ANNOTATION_FILE_BYTES = 512 * 1024 * 1024
 # Image checks accept what either purpose accepts (training: 10..10240 px, evaluation: 10..16000 px);
 # the per-purpose dimension rules are applied to the declared sizes by the structure check.
 IMAGE_CHECK_LIMITS = ImageLimits(max_bytes=20 * 1024 * 1024, min_dim=10, max_dim=16000)
@@ -34,18 +36,36 @@ MAX_LISTED_ISSUES = 50
 Status = Literal["valid", "evaluationOnly", "invalid"]
 
 
-class AnnotationFileUnreadable(Exception):
-    """An annotation URI that is malformed, not allowed, or can't be read (DatasetInvalidAnnotationUri)."""
+class Problem(BaseModel):
+    """One error or warning, naming its place: ``annotationFileUris[0].annotations[17].bbox[2]``."""
 
-    def __init__(self, index: int, message: str) -> None:
-        super().__init__(message)
-        self.index = index
-        self.target = f"annotationFileUris[{index}]"
-        self.message = message
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    target: str | None
+    message: str
+
+    def wire(self) -> dict[str, Any]:
+        return {"code": self.code, "target": self.target, "message": self.message}
 
 
-@dataclass
-class DatasetValidation:
+class CategoryCount(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    image_count: int = 0
+    annotation_count: int = 0
+
+    def wire(self) -> dict[str, Any]:
+        return {"name": self.name, "imageCount": self.image_count, "annotationCount": self.annotation_count}
+
+
+class DatasetValidation(BaseModel):
+    """What validating a dataset found; stored with the dataset (as this model's JSON) and shown
+    to users as ``validation`` (``wire()``)."""
+
+    model_config = ConfigDict(frozen=True)
+
     status: Status
     depth: Literal["full", "sample", "structure"]
     annotation_kind: AnnotationKind | None
@@ -53,11 +73,24 @@ class DatasetValidation:
     image_count: int = 0
     annotation_count: int = 0
     images_checked: int = 0
-    categories: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    warnings: list[dict[str, str]] = field(default_factory=list)
+    categories: list[CategoryCount] = Field(default_factory=list)
+    errors: list[Problem] = Field(default_factory=list)
+    warnings: list[Problem] = Field(default_factory=list)
     error_count: int = 0
     warning_count: int = 0
+    validated: datetime = Field(default_factory=utc_now)
+
+    @property
+    def usable_for_training(self) -> bool:
+        return self.status == "valid"
+
+    @property
+    def usable_for_evaluation(self) -> bool:
+        return self.status in ("valid", "evaluationOnly")
+
+    def first_problem(self) -> str:
+        """The first error, for one-line messages (": <target>: <message>"), or ''."""
+        return f": {self.errors[0].target}: {self.errors[0].message}" if self.errors else ""
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -67,21 +100,18 @@ class DatasetValidation:
             "imageCount": self.image_count,
             "annotationCount": self.annotation_count,
             "imagesChecked": self.images_checked,
-            "categories": self.categories,
+            "categories": [category.wire() for category in self.categories],
             "errorCount": self.error_count,
             "warningCount": self.warning_count,
-            "errors": self.errors,
-            "warnings": self.warnings,
-            "validatedDateTime": wire_time(utc_now()),
+            "errors": [error.wire() for error in self.errors],
+            "warnings": [warning.wire() for warning in self.warnings],
+            "validatedDateTime": wire_time(self.validated),
         }
 
 
-def _prefixed(issues: list[Issue], prefix: str) -> list[dict[str, str]]:
-    out = []
-    for issue in issues:
-        target = f"{prefix}.{issue.target}" if issue.target else prefix
-        out.append({"code": issue.code, "target": target, "message": issue.message})
-    return out
+def _prefixed(issues: list[Issue], prefix: str) -> list[Problem]:
+    return [Problem(code=issue.code, target=f"{prefix}.{issue.target}" if issue.target else prefix,
+                    message=issue.message) for issue in issues]
 
 
 @dataclass
@@ -91,9 +121,9 @@ class _FileCheck:
     report: CocoReport
     usable_for_training: bool
     usable_for_evaluation: bool
-    errors: list[dict[str, str]]
+    errors: list[Problem]
     error_count: int
-    warnings: list[dict[str, str]]
+    warnings: list[Problem]
     warning_count: int
     images_checked: int
     depth: str
@@ -103,40 +133,12 @@ class DatasetValidator:
     def __init__(self, reader: BlobReader, settings: Settings) -> None:
         self.reader = reader
         self.settings = settings
-        self.storage = reader.storage
-
-    def locate(self, uri: str, index: int) -> BlobLocation:
-        try:
-            return parse_blob_url(uri, self.storage)
-        except BlobUrlError as exc:
-            raise AnnotationFileUnreadable(index, f"annotationFileUris[{index}]: {exc}") from None
-
-    def image_url_allowed(self, coco: BlobLocation):
-        allowed_hosts = {entry.lower().partition("/")[0] for entry in self.settings.allowed_storage_hosts}
-
-        def allowed(url: str) -> bool:
-            if self.settings.allow_any_image_host:
-                return True
-            try:
-                location = parse_blob_url(url, self.storage)
-            except BlobUrlError:
-                return False
-            # the COCO file's own account, Loupe's account, or an operator-allowed host
-            if location.account_url in (coco.account_url, self.storage.blob_account_url):
-                return True
-            return urlsplit(location.account_url).netloc in allowed_hosts
-
-        return allowed
-
-    def image_location(self, entry: ImageEntry, coco: BlobLocation) -> BlobLocation:
-        if entry.url:
-            return parse_blob_url(entry.url, self.storage)
-        return coco.sibling(entry.file_name)
+        self.files = DatasetFiles(reader, settings)
 
     def _fetch_image(self, coco: BlobLocation):
         def fetch(entry: ImageEntry) -> bytes:
             try:
-                location = self.image_location(entry, coco)
+                location = self.files.image_location(entry.url, entry.file_name, coco)
                 return self.reader.read(location, IMAGE_CHECK_LIMITS.max_bytes)
             except BlobUrlError as exc:
                 raise ImageFetchError("ImageNotAllowed", str(exc)) from None
@@ -149,14 +151,11 @@ class DatasetValidator:
 
     def check_file(self, index: int, uri: str, expected_kind: AnnotationKind | None,
                    data: bytes | None = None) -> _FileCheck:
-        location = self.locate(uri, index)
+        location = self.files.locate(uri, index)
         if data is None:
-            try:
-                data = self.reader.read(location, MAX_ANNOTATION_FILE_BYTES)
-            except BlobReadError as exc:
-                raise AnnotationFileUnreadable(index, f"annotationFileUris[{index}]: {exc.message}") from None
+            data = self.files.read_annotation_file(location, index)
         prefix = f"annotationFileUris[{index}]"
-        allowed = self.image_url_allowed(location)
+        allowed = self.files.image_url_allowed(location)
         training = validate_coco(data, purpose=Purpose.TRAINING, expected_kind=expected_kind, url_allowed=allowed)
         report, evaluation_ok = training, training.ok
         if not training.ok:
@@ -195,16 +194,16 @@ class DatasetValidator:
         errors = [e for c in checks for e in c.errors]
         error_count = sum(c.error_count for c in checks)
         if len(kinds) > 1:
-            errors.append({"code": "KindMismatch", "target": "annotationFileUris",
-                           "message": "the annotation files mix classification and object detection"})
+            errors.append(Problem(code="KindMismatch", target="annotationFileUris",
+                                  message="the annotation files mix classification and object detection"))
             error_count += 1
-        categories: dict[str, dict[str, Any]] = {}
+        categories: dict[str, CategoryCount] = {}
         for check in checks:
             for category in check.report.categories:
-                merged = categories.setdefault(category.name, {"name": category.name, "imageCount": 0,
-                                                               "annotationCount": 0})
-                merged["imageCount"] += category.image_count
-                merged["annotationCount"] += category.annotation_count
+                merged = categories.get(category.name) or CategoryCount(name=category.name)
+                categories[category.name] = CategoryCount(
+                    name=category.name, image_count=merged.image_count + category.image_count,
+                    annotation_count=merged.annotation_count + category.annotation_count)
         consistent = len(kinds) <= 1
         if consistent and all(c.usable_for_training for c in checks):
             status: Status = "valid"

@@ -1,1 +1,1 @@
-"""Evaluations of a trained model on a test dataset (api-spec.md A.5)."""
+"""Evaluations of a trained model on a test dataset (docs/wire-contract.md#evaluations)."""

@@ -6,15 +6,16 @@ import uuid
 
 from loupe.datasets.requests import name_problem
 from loupe.datasets.service import DatasetService, check_name
-from loupe.enums import EvaluationErrorCode, EvaluationStatus, ModelStatus
+from loupe.enums import EvaluationErrorCode
 from loupe.errors import ServiceError, bad_request, conflict, not_found
 from loupe.evaluations.record import EvaluationRecord
 from loupe.evaluations.repository import EvaluationRepository
 from loupe.jobs.backend import JobBackend
-from loupe.jobs.sources import dataset_source
 from loupe.jobs.spec import JobOutput, JobSpec
-from loupe.jobs.submit import submit_failure_message, submit_spec
+from loupe.models.record import model_status
 from loupe.models.repository import ModelRepository
+from loupe.runs.record import RunStatus
+from loupe.runs.submit import RunSubmitter
 from loupe.storage.clients import Storage
 from loupe.storage.table_store import AlreadyExists, ConcurrentChange
 from loupe.wire import WireModel
@@ -36,12 +37,13 @@ class EvaluationIn(WireModel):
 
 class EvaluationService:
     def __init__(self, storage: Storage, datasets: DatasetService, models: ModelRepository,
-                 backend: JobBackend) -> None:
+                 backend: JobBackend, submitter: RunSubmitter) -> None:
         self.storage = storage
         self.settings = storage.settings
         self.datasets = datasets
         self.models = models
         self.backend = backend
+        self.submitter = submitter
         self.repo = EvaluationRepository(storage)
 
     def _model(self, model: str):
@@ -71,8 +73,9 @@ class EvaluationService:
                               target="name", inner_code="BadArgument")
         if self.repo.find(model_name, name) is not None:
             raise conflict("EvaluationAlreadyExists", f"Evaluation '{name}' of model '{model_name}' already exists.")
-        if model.status is not ModelStatus.SUCCEEDED:
-            raise bad_request(f"Model '{model_name}' is {model.status.value}; only succeeded models can be evaluated.",
+        if model.status is not RunStatus.SUCCEEDED:
+            raise bad_request(f"Model '{model_name}' is {model_status(model.status)}; only succeeded models "
+                              "can be evaluated.",
                               code="ModelNotTrained")
         dataset_name = body.evaluation_parameters.test_dataset_name
         target = "evaluationParameters.testDatasetName"
@@ -85,14 +88,14 @@ class EvaluationService:
                               f"'{model_name}' is a {model.model_kind.value}.",
                               code=EvaluationErrorCode.INCORRECT_MODEL_KIND.value, target=target)
         if not dataset.value.usable_for_evaluation:
-            raise bad_request(f"Dataset '{dataset_name}' is not valid for evaluation (status "
-                              f"{(dataset.value.validation or {}).get('status')}).",
+            status = dataset.value.validation.status if dataset.value.validation else None
+            raise bad_request(f"Dataset '{dataset_name}' is not valid for evaluation (status {status}).",
                               code=EvaluationErrorCode.DATASET_CORRUPT.value, target=target)
         record = EvaluationRecord(model_name=model_name, name=name, test_dataset=dataset_name,
                                   run_id=uuid.uuid4().hex)
         spec = JobSpec(
             mode="evaluate", model_name=model_name, evaluation_name=name, run_id=record.run_id,
-            model_kind=model.model_kind, evaluation_dataset=dataset_source(dataset.value),
+            model_kind=model.model_kind, evaluation_dataset=dataset.value.job_source(),
             budget_seconds=EVALUATION_BUDGET_SECONDS,
             output=JobOutput(container=self.settings.models_container, prefix=f"{model_name}/"),
         )
@@ -103,15 +106,8 @@ class EvaluationService:
         return self.submit(record, spec)
 
     def submit(self, record: EvaluationRecord, spec: JobSpec) -> EvaluationRecord:
-        try:
-            job_id = submit_spec(self.storage, self.backend, spec)
-        except Exception as exc:
-            log.exception("submitting evaluation %s/%s failed", record.model_name, record.name)
-            error = {"code": EvaluationErrorCode.INTERNAL.value, "message": submit_failure_message("evaluation", exc)}
-            return self.repo.update(record.model_name, record.name, lambda r: r.with_changes(
-                status=EvaluationStatus.FAILED, error=error)) or record
-        return self.repo.update(record.model_name, record.name,
-                                lambda r: r.with_changes(job_id=job_id, attempt=spec.attempt)) or record
+        return self.submitter.submit(self.repo.runs, record, spec, failure_code=EvaluationErrorCode.INTERNAL.value,
+                                     what="evaluation")
 
     def delete(self, model: str, name: str) -> None:
         record = self.get(model, name)

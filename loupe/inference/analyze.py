@@ -1,4 +1,4 @@
-"""From request bytes (or an image URL) to the full analyze response of api-spec.md A.8."""
+"""From request bytes (or an image URL) to the full analyze response (docs/wire-contract.md#analyze)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Any
 
 from PIL import Image
 
-from loupe.imaging import PREDICTION_LIMITS, ImageInfo, ImageRejected, decode_image
+from loupe.imaging import PREDICTION_LIMITS, ImageInfo, ImageRejected
 from loupe.inference.errors import from_fetch_error, from_image_rejected
 from loupe.inference.predictor import Predictor
 from loupe.net.safe_fetch import Resolver, UrlFetchError, fetch_url
+from loupe.preprocess import decode_for_model
 
 URL_FETCH_TIMEOUT_S = 10.0
 
@@ -19,7 +20,7 @@ def decode_for(predictor: Predictor, image_bytes: bytes) -> tuple[Image.Image, I
     """Safe decode under the prediction limits (6 MB, 50..16000 px), EXIF orientation applied;
     JPEGs decode at the smallest DCT scale that still covers the network input."""
     try:
-        return decode_image(image_bytes, PREDICTION_LIMITS, draft_size=predictor.draft_size)
+        return decode_for_model(image_bytes, PREDICTION_LIMITS, predictor.preprocessing)
     except ImageRejected as exc:
         raise from_image_rejected(exc) from None
 

@@ -1,4 +1,4 @@
-"""Prediction errors with the stable codes of the retired service (api-spec.md A.9).
+"""Prediction errors with the stable codes of the retired service (docs/wire-contract.md#analyze-errors).
 
 Each carries what the HTTP layer needs for the error envelope: ``status``, ``code`` and, for
 400s, an ``inner_code`` for ``innererror.code``. ``loupe.api.errors.ApiError(e.status, e.code,
@@ -38,7 +38,7 @@ class InvalidRequest(InferenceError):
 
 
 class ModelNotFound(InferenceError):
-    """404: no trained model of that name (api-spec.md A.8: NotFound "Resource not found")."""
+    """404: no trained model of that name (NotFound "Resource not found", docs/wire-contract.md#analyze-errors)."""
 
     status = 404
     code = "NotFound"

@@ -1,6 +1,10 @@
-"""One loaded model: its onnxruntime session, labels and preprocessing, and predict().
+"""One loaded model: its onnxruntime session, labels and preprocessing, and how to run it.
 
-predict() returns the ``customModelResult`` object of api-spec.md A.8:
+The one way Loupe runs an exported model: the analyze route (predict()) and evaluation scoring
+(class_scores(), detections()) both go through it, so both get the same signature and format
+checks and the same box mapping.
+
+predict() returns the ``customModelResult`` object of the analyze response (docs/wire-contract.md#analyze-results):
 - classifiers (multiclass, multilabel): ``{"tagsResult": {"values": [{name, confidence}, ...]}}``
   with every class, sorted by confidence (descending; ties keep label order);
 - detectors: ``{"objectsResult": {"values": [{"boundingBox": {x, y, w, h}, "tags": [{name,
@@ -14,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -30,7 +36,7 @@ from loupe.artifacts import (
     labels_from_json,
 )
 from loupe.inference.errors import ModelNotFound, ModelUnusable
-from loupe.inference.files import ModelFiles
+from loupe.inference.files import LocalModelFiles, ModelFiles
 from loupe.inference.session import create_session
 from loupe.preprocess import draft_size, to_input
 
@@ -59,11 +65,20 @@ def _confidence(value: float) -> float:
 
 def _to_int_box(x1: float, y1: float, x2: float, y2: float, width: int, height: int) -> dict[str, int]:
     """A float xyxy box already clipped to the image -> int32 {x, y, w, h} with w, h >= 1 inside it."""
-    x = min(int(math.floor(x1 + 0.5)), width - 1)
-    y = min(int(math.floor(y1 + 0.5)), height - 1)
-    right = min(int(math.floor(x2 + 0.5)), width)
-    bottom = min(int(math.floor(y2 + 0.5)), height)
+    x = min(math.floor(x1 + 0.5), width - 1)
+    y = min(math.floor(y1 + 0.5), height - 1)
+    right = min(math.floor(x2 + 0.5), width)
+    bottom = min(math.floor(y2 + 0.5), height)
     return {"x": x, "y": y, "w": max(1, right - x), "h": max(1, bottom - y)}
+
+
+@dataclass
+class Detections:
+    """A detector's output for one image, in original-image pixels, unfiltered (K detections)."""
+
+    boxes: np.ndarray  # (K, 4) float64 x1, y1, x2, y2; may reach outside the image
+    scores: np.ndarray  # (K,) float64
+    labels: np.ndarray  # (K,) indices into Predictor.labels, as the network returned them (int64)
 
 
 class Predictor:
@@ -87,7 +102,8 @@ class Predictor:
         self.model_version = model_version  # reported as modelVersion
         try:
             self._session = create_session(model, intra_op_threads)
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
+        # onnxruntime's Fail, InvalidGraph, InvalidProtobuf, ... derive from Exception directly
+        except Exception as exc:  # noqa: BLE001
             raise ModelUnusable(f"model '{model_name}': {MODEL_FILE} cannot be loaded: {exc}") from None
         self._check_signature()
 
@@ -137,49 +153,80 @@ class Predictor:
                 )
         self._outputs = list(needed)
 
+    def class_scores(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(N, C) scores of a classifier for RGB images (EXIF orientation applied), in one network
+        run, as the network returned them (float32): index j is ``labels[j]``."""
+        if self.is_detector:
+            raise TypeError(f"model '{self.model_name}' is a detector; use detections()")
+        return self._class_scores(images)
+
+    def detections(self, image: Image.Image, *, original_size: tuple[int, int] | None = None) -> Detections:
+        """A detector's boxes for an RGB image (EXIF orientation applied), in original-image pixels:
+        nothing filtered, clipped or rounded (metrics need the low-score detections too).
+
+        ``original_size`` (width, height): when ``image`` was decoded at a reduced scale (JPEG
+        draft), boxes are mapped to these original pixels instead of ``image``'s.
+        """
+        if not self.is_detector:
+            raise TypeError(f"model '{self.model_name}' is a classifier; use class_scores()")
+        return self._detections(image, original_size)
+
     def predict(self, image: Image.Image, *, original_size: tuple[int, int] | None = None) -> dict[str, Any]:
         """The customModelResult for an RGB image (EXIF orientation already applied).
 
         ``original_size`` (width, height): when ``image`` was decoded at a reduced scale (JPEG
         draft), boxes are reported in these original pixels instead of ``image``'s.
         """
+        if not self.is_detector:
+            return {"tagsResult": {"values": self._tags(self._class_scores((image,))[0])}}
+        width, height = original_size or image.size
+        found = self._detections(image, original_size)
+        return {"objectsResult": {"values": self._objects(found, width, height)}}
+
+    def _class_scores(self, images: Sequence[Image.Image]) -> np.ndarray:
+        count, classes = len(images), len(self.labels)
+        if count == 0:
+            return np.zeros((0, classes), np.float32)
+        tensors = [to_input(image, self.preprocessing)[0] for image in images]
+        # one image (every prediction): a view, not a copy
+        batch = tensors[0][np.newaxis] if count == 1 else np.stack(tensors)
+        scores = np.asarray(self._session.run(self._outputs, {self.preprocessing.input_name: batch})[0])
+        if scores.size != count * classes:
+            batch_of = "" if count == 1 else f" for {count} images"
+            raise self._unusable(f"the network returned {scores.size} scores{batch_of} for {classes} labels")
+        if not np.all(np.isfinite(scores)):
+            raise self._unusable("the network returned non-finite scores")
+        return scores.reshape(count, classes)
+
+    def _detections(self, image: Image.Image, original_size: tuple[int, int] | None) -> Detections:
         tensor, transform = to_input(image, self.preprocessing)
         results = self._session.run(self._outputs, {self.preprocessing.input_name: tensor[np.newaxis]})
-        if not self.is_detector:
-            return {"tagsResult": {"values": self._tags(results[0])}}
         width, height = original_size or image.size
         boxes = transform.to_original(np.asarray(results[0], dtype=np.float64).reshape(-1, 4))
         boxes[:, [0, 2]] *= width / image.width
         boxes[:, [1, 3]] *= height / image.height
-        return {"objectsResult": {"values": self._objects(boxes, results[1], results[2], width, height)}}
-
-    def _tags(self, scores: np.ndarray) -> list[dict[str, Any]]:
-        values = np.asarray(scores, dtype=np.float64).reshape(-1)
-        if values.shape[0] != len(self.labels):
-            raise self._unusable(
-                f"the network returned {values.shape[0]} scores for {len(self.labels)} labels"
-            )
-        if not np.all(np.isfinite(values)):
-            raise self._unusable("the network returned non-finite scores")
-        tags = [
-            {"name": name, "confidence": _confidence(v)} for name, v in zip(self.labels, values, strict=False)
-        ]
-        return sorted(tags, key=lambda tag: -tag["confidence"])  # stable: ties keep label order
-
-    def _objects(
-        self, boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, width: int, height: int
-    ) -> list[dict[str, Any]]:
-        scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        labels = np.asarray(labels).reshape(-1)
+        scores = np.asarray(results[1], dtype=np.float64).reshape(-1)
+        labels = np.asarray(results[2]).reshape(-1)
         if not boxes.shape[0] == scores.shape[0] == labels.shape[0]:
             raise self._unusable(
                 f"the network returned {boxes.shape[0]} boxes, {scores.shape[0]} scores, "
                 f"{labels.shape[0]} labels"
             )
+        return Detections(boxes, scores, labels)
+
+    def _tags(self, scores: np.ndarray) -> list[dict[str, Any]]:
+        values = np.asarray(scores, dtype=np.float64)
+        tags = [
+            {"name": name, "confidence": _confidence(v)} for name, v in zip(self.labels, values, strict=False)
+        ]
+        return sorted(tags, key=lambda tag: -tag["confidence"])  # stable: ties keep label order
+
+    def _objects(self, found: Detections, width: int, height: int) -> list[dict[str, Any]]:
+        boxes = found.boxes  # ours to change: detections() made it for this call
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
         objects = []
-        for (x1, y1, x2, y2), score, label in zip(boxes, scores, labels, strict=False):
+        for (x1, y1, x2, y2), score, label in zip(boxes, found.scores, found.labels, strict=False):
             if not score >= self.preprocessing.score_threshold:  # also drops NaN
                 continue
             if not (x2 > x1 and y2 > y1):  # empty, inverted, or wholly outside the image
@@ -249,3 +296,11 @@ def load_predictor(files: ModelFiles, model_name: str, *, intra_op_threads: int 
         model_version=model_version_of(model, labels_raw, pre_raw),
         intra_op_threads=intra_op_threads,
     )
+
+
+def load_predictor_from_folder(
+    folder: str | os.PathLike[str], *, intra_op_threads: int | None = None
+) -> Predictor:
+    """The exported model in ``folder`` (model.onnx, labels.json, preprocessing.json), with the
+    checks and errors of load_predictor; messages name the model by its folder."""
+    return load_predictor(LocalModelFiles(folder), str(folder), intra_op_threads=intra_op_threads)

@@ -7,7 +7,6 @@ Batch emits no events, so the reconciler polls ``status``; the trainer reports p
 """
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
@@ -48,11 +47,6 @@ STARTUP_MARGIN = timedelta(hours=1)
 # How long Batch keeps the task's files on the node after it ends: logs are uploaded to blob
 # storage anyway, so one day for on-node debugging is plenty and keeps node disks clean.
 TASK_RETENTION = timedelta(days=1)
-
-# PyTorch DataLoader workers share tensors through /dev/shm, which Docker caps at 64 MB.
-# --init: a tiny init as PID 1 forwards SIGTERM to python, so a terminated task can clean up
-# (python as PID 1 ignores SIGTERM and is SIGKILLed after the grace period).
-
 
 # stdout.txt/stderr.txt live in the task directory, one level above the working directory
 # that output file patterns are relative to.
@@ -123,6 +117,7 @@ class AzureBatchBackend:
                 "(e.g. https://<account>.<region>.batch.azure.com) to use the azure-batch job backend")
         self._settings = settings
         self._injected_client = client
+        self._built_client: BatchClient | None = None
         self._credential = credential
 
     # --- the JobBackend protocol ------------------------------------------------------------
@@ -292,12 +287,23 @@ class AzureBatchBackend:
     def _budget(spec: JobSpec) -> timedelta:
         return timedelta(seconds=math.ceil(spec.budget_seconds))
 
+    def shutdown(self) -> None:
+        """Close the client this backend made (if any); submitted jobs keep running on the pool."""
+        client, self._built_client = self._built_client, None
+        if client is not None:
+            client.close()
+
     # --- helpers --------------------------------------------------------------------------------
 
-    @functools.cached_property
+    @property
     def _client(self) -> BatchClient:
         if self._injected_client is not None:
             return self._injected_client
+        if self._built_client is None:
+            self._built_client = self._new_client()
+        return self._built_client
+
+    def _new_client(self) -> BatchClient:
         credential = self._credential
         if credential is None:
             # imported here: azure-identity is slow to import and Functions must start in 30 s

@@ -40,3 +40,7 @@ class JobBackend(Protocol):
 
     def status(self, job_id: str) -> JobStatus:
         """The backend's view of the run."""
+
+    def shutdown(self) -> None:
+        """The host is stopping: release what the backend holds (a local backend stops its
+        trainers; a remote one closes its client and leaves its jobs running)."""

@@ -1,5 +1,6 @@
 """The embedded default on one machine: Azurite, the HTTP app on uvicorn, the blob watcher that
-stands in for Event Grid, and (with the models issue) the local job backend and reconciler."""
+stands in for Event Grid, the local job backend and the reconciler thread - one Services shared
+by all of them, as in a Function App worker."""
 from __future__ import annotations
 
 import ipaddress
@@ -76,9 +77,7 @@ class LocalStack:
         for part in (self.reconciler, self.watcher, self.server):
             if part is not None:
                 part.stop()
-        if self.services is not None and "backend" in self.services.__dict__:
-            shutdown = getattr(self.services.backend, "shutdown", None)
-            if shutdown is not None:
-                shutdown()
+        if self.services is not None:
+            self.services.close()
         if self.azurite is not None:
             self.azurite.stop()

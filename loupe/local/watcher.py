@@ -1,5 +1,6 @@
 """The local stand-in for Event Grid: polls the datasets container and delivers a blob-created
-event for every new or changed blob to the same handler the Azure function calls.
+event for every new or changed annotation file (``datasets/<name>/*.json``, the blobs Event
+Grid's subscription lets through on Azure) to the same handler the Azure function calls.
 
 It remembers what it delivered only in memory; after a restart it delivers everything once
 more, and the handler's claim table (one row per blob + ETag) turns those into no-ops, so
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from loupe.datasets.drop import DropRegistrar, dataset_of
+from loupe.datasets.drop import DropRegistrar
 from loupe.local.periodic import Periodic
 
 log = logging.getLogger(__name__)
@@ -24,10 +25,9 @@ class BlobWatcher:
 
     def poll_once(self) -> list[tuple[str, str]]:
         """Deliver events for new/changed annotation files; returns (blob, outcome) pairs."""
-        container = self.registrar.storage.container(self.registrar.container_name)
         delivered = []
-        for blob in container.list_blobs():
-            if dataset_of(blob.name) is None or self._seen.get(blob.name) == blob.etag:
+        for blob in self.registrar.annotation_blobs():
+            if self._seen.get(blob.name) == blob.etag:
                 continue
             try:
                 result = self.registrar.handle(blob.name, blob.etag)

@@ -1,4 +1,4 @@
-"""Image classification metrics, computed as vision-evaluation 0.2.14 computes them (api-spec.md F), so a
+"""Image classification metrics, computed as vision-evaluation 0.2.14 computes them (docs/wire-contract.md#metrics), so a
 Loupe model reports what the retired service reported.
 
 Field <- vision-evaluation evaluator:

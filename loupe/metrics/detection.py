@@ -1,5 +1,5 @@
 """Object detection metrics: pycocotools COCOeval with vision-evaluation 0.2.14's
-CocoMeanAveragePrecisionEvaluator settings (api-spec.md F), so a Loupe detector reports what the retired
+CocoMeanAveragePrecisionEvaluator settings (docs/wire-contract.md#metrics), so a Loupe detector reports what the retired
 service reported.
 
 - bbox IoU, thresholds 0.3/0.5/0.75/0.9, one area range "all" = [0, 1e10] px^2 (vision-evaluation keeps the

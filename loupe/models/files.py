@@ -4,8 +4,8 @@ from __future__ import annotations
 from azure.core.exceptions import ResourceNotFoundError
 
 from loupe.datasets.requests import name_problem
-from loupe.enums import ModelStatus
 from loupe.models.repository import ModelRepository
+from loupe.runs.record import RunStatus
 from loupe.storage.clients import Storage
 
 
@@ -20,7 +20,7 @@ class BlobModelFiles:
         if name_problem(model_name):
             return None
         stored = self.repo.find(model_name)
-        if stored is None or stored.value.status is not ModelStatus.SUCCEEDED:
+        if stored is None or stored.value.status is not RunStatus.SUCCEEDED:
             return None
         return stored.value.run_id
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 from typing import Callable
 
 from loupe.models.record import PARTITION, ModelRecord
+from loupe.runs.table import RunTable
 from loupe.storage.clients import Storage
 from loupe.storage.names import MODELS_TABLE
-from loupe.storage.records import RunRepository, StaleRun
 from loupe.storage.table_store import Stored
-
-__all__ = ["ModelRepository", "StaleRun"]
 
 
 class ModelRepository:
     def __init__(self, storage: Storage) -> None:
-        self.runs: RunRepository[ModelRecord] = RunRepository(storage.table(MODELS_TABLE), ModelRecord.from_entity)
+        self.runs: RunTable[ModelRecord] = RunTable(storage.table(MODELS_TABLE), ModelRecord)
         self.store = self.runs.store
 
     def find(self, name: str) -> Stored[ModelRecord] | None:

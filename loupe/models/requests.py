@@ -1,4 +1,4 @@
-"""Model request bodies (api-spec.md A.4)."""
+"""Model request bodies (docs/wire-contract.md#models)."""
 from __future__ import annotations
 
 from pydantic import Field, StrictInt

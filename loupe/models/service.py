@@ -4,45 +4,48 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import replace
+from typing import Callable
 
+from loupe.budget import budget_problem
 from loupe.datasets.record import DatasetRecord
 from loupe.datasets.requests import name_problem
 from loupe.datasets.service import DatasetService, check_name
-from loupe.enums import AnnotationKind, ModelKind, ModelStatus, TrainingErrorCode
+from loupe.enums import AnnotationKind, ModelKind, TrainingErrorCode
 from loupe.errors import ServiceError, bad_request, conflict, not_found
 from loupe.jobs.backend import JobBackend, JobState
-from loupe.jobs.sources import dataset_source
 from loupe.jobs.spec import JobOutput, JobSpec
-from loupe.jobs.submit import submit_failure_message, submit_spec
-from loupe.models.budget import budget_problem
-from loupe.models.record import PARTITION, ModelRecord
+from loupe.models.record import PARTITION, ModelRecord, model_status
 from loupe.models.repository import ModelRepository
 from loupe.models.requests import ModelIn
+from loupe.runs.record import RunStatus
+from loupe.runs.submit import RunSubmitter
 from loupe.storage.clients import Storage
 from loupe.storage.entities import utc_now
-from loupe.storage.names import EVALUATIONS_TABLE
 from loupe.storage.table_store import AlreadyExists, ConcurrentChange
 
 log = logging.getLogger(__name__)
 
-DELETABLE = (ModelStatus.SUCCEEDED, ModelStatus.FAILED, ModelStatus.CANCELLED)
-CANCELLABLE = (ModelStatus.NOT_STARTED, ModelStatus.TRAINING)
+CANCELLABLE = (RunStatus.NOT_STARTED, RunStatus.RUNNING)
 
 
 def _dataset_problem(record: DatasetRecord, purpose: str) -> str:
-    validation = record.validation or {}
-    errors = validation.get("errors") or []
-    first = f": {errors[0]['target']}: {errors[0]['message']}" if errors else ""
-    return f"dataset '{record.name}' is not valid for {purpose} (status {validation.get('status', 'unknown')}){first}"
+    validation = record.validation
+    status = validation.status if validation else "unknown"
+    first = validation.first_problem() if validation else ""
+    return f"dataset '{record.name}' is not valid for {purpose} (status {status}){first}"
 
 
 class ModelService:
-    def __init__(self, storage: Storage, datasets: DatasetService, backend: JobBackend) -> None:
+    def __init__(self, storage: Storage, datasets: DatasetService, backend: JobBackend,
+                 submitter: RunSubmitter, on_delete: Callable[[str], None] = lambda name: None) -> None:
         self.storage = storage
         self.settings = storage.settings
         self.datasets = datasets
         self.backend = backend
+        self.submitter = submitter
         self.repo = ModelRepository(storage)
+        # what else forgets a deleted model (its evaluations, cached prediction sessions)
+        self.on_delete = on_delete
 
     # --- reads
     def get(self, name: str) -> ModelRecord:
@@ -109,14 +112,13 @@ class ModelService:
             model_kind=kind,
             test_dataset=test.name if test else None,
             run_id=uuid.uuid4().hex,
-            budget_seconds=params.time_budget_in_hours * 3600.0,
             backend=self.backend.name,
         )
-        images = int((training.validation or {}).get("imageCount", 0))
+        images = training.validation.image_count if training.validation else 0
         too_small = budget_problem(kind, images, params.time_budget_in_hours)
         if too_small:
             # as the retired service did: the model exists and has failed, nothing runs
-            record = replace(record, status=ModelStatus.FAILED,
+            record = replace(record, status=RunStatus.FAILED,
                              error={"code": TrainingErrorCode.NOT_ENOUGH_BUDGET.value, "message": too_small})
         try:
             self.repo.store.create(record)
@@ -127,55 +129,49 @@ class ModelService:
         return self.submit(record, self.job_spec(record, training, test))
 
     def job_spec(self, record: ModelRecord, training: DatasetRecord, test: DatasetRecord | None,
-                 attempt: int = 0) -> JobSpec:
+                 attempt: int = 0, budget_seconds: float | None = None) -> JobSpec:
+        """The training job of ``record``; ``budget_seconds`` overrides the model's whole hours
+        (tests and benchmarks run jobs with seconds)."""
         return JobSpec(
             mode="train",
             model_name=record.name,
             run_id=record.run_id,
             model_kind=record.model_kind,
-            training_dataset=dataset_source(training),
-            evaluation_dataset=dataset_source(test) if test else None,
-            budget_seconds=record.budget_seconds,
+            training_dataset=training.job_source(),
+            evaluation_dataset=test.job_source() if test else None,
+            budget_seconds=budget_seconds or record.budget_seconds,
             output=JobOutput(container=self.settings.models_container, prefix=f"{record.name}/"),
             attempt=attempt,
         )
 
     def submit(self, record: ModelRecord, spec: JobSpec) -> ModelRecord:
         """Write the spec next to the model's artifacts and hand it to the backend."""
-        try:
-            job_id = submit_spec(self.storage, self.backend, spec)
-        except Exception as exc:
-            log.exception("submitting model %s failed", record.name)
-            message = submit_failure_message("training", exc)
-            return self.repo.update(record.name, lambda r: r.with_changes(
-                status=ModelStatus.FAILED, error={"code": TrainingErrorCode.UNKNOWN.value, "message": message}),
-                run_id=record.run_id) or record
-        return self.repo.update(record.name, lambda r: r.with_changes(job_id=job_id, attempt=spec.attempt),
-                                run_id=record.run_id) or record
+        return self.submitter.submit(self.repo.runs, record, spec, failure_code=TrainingErrorCode.UNKNOWN.value,
+                                     what="training")
 
     # --- cancel
     def cancel(self, name: str) -> ModelRecord:
         record = self.get(name)
-        if record.status in (ModelStatus.CANCELLING, ModelStatus.CANCELLED):
+        if record.status in (RunStatus.CANCELLING, RunStatus.CANCELLED):
             return record
         if record.status not in CANCELLABLE:
-            raise bad_request(f"Model '{name}' has already {record.status.value}; only notStarted or training "
+            raise bad_request(f"Model '{name}' has already {model_status(record.status)}; only notStarted or training "
                               "models can be cancelled.", code="InvalidRequest", inner_code="ModelNotCancellable")
 
         def to_cancelling(current: ModelRecord) -> ModelRecord | None:
             if current.status not in CANCELLABLE:
                 return None
-            return current.with_changes(status=ModelStatus.CANCELLING, cancel_requested=utc_now())
+            return current.with_changes(status=RunStatus.CANCELLING, cancel_requested=utc_now())
 
         updated = self.repo.update(name, to_cancelling)
         if updated is None:
             raise not_found("Model", name)
-        if updated.status is ModelStatus.CANCELLING and updated.job_id:
+        if updated.status is RunStatus.CANCELLING and updated.job_id:
             self.backend.cancel(updated.job_id)
             if self.backend.status(updated.job_id).state in (JobState.COMPLETED, JobState.NOT_FOUND):
                 # the job never ran (it was queued) or is already gone: nothing will report back
-                updated = self.repo.update(name, lambda r: r.with_changes(status=ModelStatus.CANCELLED)
-                                           if r.status is ModelStatus.CANCELLING else None) or updated
+                updated = self.repo.update(name, lambda r: r.with_changes(status=RunStatus.CANCELLED)
+                                           if r.status is RunStatus.CANCELLING else None) or updated
         return updated
 
     # --- delete
@@ -184,8 +180,8 @@ class ModelService:
         stored = self.repo.find(name)
         if stored is None:
             raise not_found("Model", name)
-        if stored.value.status not in DELETABLE:
-            raise bad_request(f"Model '{name}' is {stored.value.status.value}; only succeeded, failed or cancelled "
+        if not stored.value.status.is_terminal:
+            raise bad_request(f"Model '{name}' is {model_status(stored.value.status)}; only succeeded, failed or cancelled "
                               "models can be deleted. Cancel it first.", code="InvalidRequest",
                               inner_code="ModelNotDeletable")
         try:
@@ -200,8 +196,6 @@ class ModelService:
             container = self.storage.container(self.settings.models_container)
             for blob in container.list_blobs(name_starts_with=f"{name}/"):
                 container.delete_blob(blob.name)
-            evaluations = self.storage.table(EVALUATIONS_TABLE)
-            for entity in evaluations.query_entities("PartitionKey eq @model", parameters={"model": name}):
-                evaluations.delete_entity(entity["PartitionKey"], entity["RowKey"])
+            self.on_delete(name)
         except Exception:
-            log.exception("cleaning up the artifacts of deleted model %s failed", name)
+            log.exception("cleaning up after deleted model %s failed", name)

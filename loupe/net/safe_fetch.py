@@ -42,7 +42,7 @@ except ImportError:  # pragma: no cover
 
 from loupe.net.addresses import IPAddress, address_refusal, host_name_refusal, parse_ip
 
-# Stable codes, usable as the inner error code of an InvalidRequest (api-spec.md A.9).
+# Stable codes, usable as the inner error code of an InvalidRequest (docs/wire-contract.md#analyze-errors).
 INVALID_URL = "InvalidImageUrl"
 NOT_ALLOWED = "ImageUrlNotAllowed"
 DOWNLOAD_FAILED = "ImageDownloadFailed"

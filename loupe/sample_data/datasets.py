@@ -1,5 +1,5 @@
 """The sample datasets `make run` trains on: classification, multilabel and detection, each
-with a train and a test split, in the COCO format of api-spec.md section E (relative
+with a train and a test split, in the COCO format of docs/wire-contract.md#coco-dataset-format (relative
 `file_name`s, no `absolute_url`: the blob-drop path resolves them next to annotations.json).
 
 Every image is drawn from its own seed sequence (seed, dataset, split, image key), so the same

@@ -11,3 +11,7 @@ ALL_TABLES = (DATASETS_TABLE, MODELS_TABLE, EVALUATIONS_TABLE, BLOB_EVENTS_TABLE
 # Azure Functions function names (function_app.py); infra wires Event Grid to the blob one.
 BLOB_FUNCTION_NAME = "dataset_blob_created"
 RECONCILE_FUNCTION_NAME = "reconcile_jobs"
+
+# models live in one partition of MODELS_TABLE (row key: the model name); evaluations are
+# partitioned by their model's name (row key: the evaluation name)
+MODELS_PARTITION = "model"

@@ -29,10 +29,6 @@ class Stored(Generic[T]):
     table_etag: str
 
 
-def _escape(value: str) -> str:
-    return value.replace("'", "''")
-
-
 class TableStore(Generic[T]):
     def __init__(
         self,
@@ -79,9 +75,10 @@ class TableStore(Generic[T]):
         except ResourceNotFoundError:
             pass
 
-    def list(self, partition: str, *, filter_extra: str | None = None) -> Iterator[Stored[T]]:
-        query = f"PartitionKey eq '{_escape(partition)}'"
-        if filter_extra:
-            query += f" and ({filter_extra})"
-        for entity in self.table.query_entities(query):
+    def list(self, partition: str) -> Iterator[Stored[T]]:
+        return self.query("PartitionKey eq @partition", {"partition": partition})
+
+    def query(self, query_filter: str, parameters: dict[str, Any]) -> Iterator[Stored[T]]:
+        """Entities matching an OData filter whose values are ``@name`` parameters (the SDK escapes them)."""
+        for entity in self.table.query_entities(query_filter, parameters=parameters):
             yield Stored(self._from_entity(entity), entity.metadata["etag"])

@@ -1,4 +1,4 @@
-"""api-spec.md A.1 conventions over HTTP: key check, api-version, slashes, envelope, OpenAPI."""
+"""The wire conventions over HTTP (docs/wire-contract.md#conventions): key check, api-version, slashes, envelope, OpenAPI."""
 from __future__ import annotations
 
 import requests

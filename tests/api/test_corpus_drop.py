@@ -34,7 +34,7 @@ def test_each_malformed_drop_is_registered_as_invalid_with_its_error(case, servi
     result = registrar.handle(f"{name}/annotations.json")  # never raises
     assert result.outcome == "registered"
     record = services.datasets.get(name)
-    validation = record.validation
+    validation = record.validation.wire()
     assert validation["status"] in ("invalid", "evaluationOnly")  # either way: not trainable
     errors = [(e["code"], e["target"]) for e in validation["errors"]]
     for code, target in case.expect:
@@ -53,10 +53,10 @@ def test_valid_drops_register_as_valid(case, services, registrar, unique_name):
     upload(container, name, case.files)
     registrar.handle(f"{name}/annotations.json")
     record = services.datasets.get(name)
-    assert record.validation["status"] == "valid", record.validation["errors"]
+    assert record.validation.wire()["status"] == "valid", record.validation.wire()["errors"]
     assert record.annotation_kind is case.kind
-    assert record.validation["multilabel"] is case.multilabel
-    assert record.validation["imageCount"] == case.counts[0]
+    assert record.validation.wire()["multilabel"] is case.multilabel
+    assert record.validation.wire()["imageCount"] == case.counts[0]
 
 
 @pytest.mark.parametrize("case", WARNING_CASES, ids=[c.name for c in WARNING_CASES])
@@ -65,7 +65,7 @@ def test_drops_with_only_warnings_register_as_valid_and_say_so(case, services, r
     name = unique_name("warn")
     upload(container, name, case.files)
     registrar.handle(f"{name}/annotations.json")
-    validation = services.datasets.get(name).validation
+    validation = services.datasets.get(name).validation.wire()
     assert validation["status"] == "valid"
     warnings = [(w["code"], w["target"]) for w in validation["warnings"]]
     for code, target in case.expect_warnings:

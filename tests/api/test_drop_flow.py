@@ -25,7 +25,7 @@ def registrar(services):
 
 def _events_for(services, dataset: str) -> list[dict]:
     table = services.storage.table(BLOB_EVENTS_TABLE)
-    return list(table.query_entities(f"PartitionKey eq '{dataset}'"))
+    return list(table.query_entities("PartitionKey eq @dataset", parameters={"dataset": dataset}))
 
 
 def test_a_dropped_coco_file_registers_its_folder_as_a_dataset(services, container, registrar, unique_name):
@@ -37,11 +37,11 @@ def test_a_dropped_coco_file_registers_its_folder_as_a_dataset(services, contain
     assert record.annotation_kind.value == "imageClassification"
     assert record.source == "blob"
     assert record.annotation_file_uris == [container.get_blob_client(f"{name}/annotations.json").url]
-    assert record.validation["status"] == "valid"
-    assert record.validation["depth"] == "full"
-    assert record.validation["imagesChecked"] == 9
-    assert record.validation["multilabel"] is False
-    assert {c["name"]: c["annotationCount"] for c in record.validation["categories"]} == {"apple": 3, "pear": 3, "plum": 3}
+    assert record.validation.wire()["status"] == "valid"
+    assert record.validation.wire()["depth"] == "full"
+    assert record.validation.wire()["imagesChecked"] == 9
+    assert record.validation.wire()["multilabel"] is False
+    assert {c["name"]: c["annotationCount"] for c in record.validation.wire()["categories"]} == {"apple": 3, "pear": 3, "plum": 3}
     wire = record.wire()
     assert "authentication" not in wire  # nothing was sent by a client
 
@@ -61,7 +61,7 @@ def test_detection_and_multilabel_kinds_are_inferred(services, container, regist
     registrar.handle(f"{multilabel}/annotations.json")
     record = services.datasets.get(multilabel)
     assert record.annotation_kind.value == "imageClassification"
-    assert record.validation["multilabel"] is True
+    assert record.validation.wire()["multilabel"] is True
 
 
 def test_an_invalid_file_is_registered_with_a_precise_account(services, container, registrar, unique_name):
@@ -74,11 +74,11 @@ def test_an_invalid_file_is_registered_with_a_precise_account(services, containe
     upload(container, name, files)
     registrar.handle(f"{name}/annotations.json")
     record = services.datasets.get(name)
-    assert record.validation["status"] == "invalid"
-    errors = record.validation["errors"]
+    assert record.validation.wire()["status"] == "invalid"
+    errors = record.validation.wire()["errors"]
     assert any(e["target"].startswith("annotationFileUris[0].annotations[2].bbox") for e in errors), errors
     assert any(e["code"] == "ImageNotFound" and "box_1.jpg" in e["message"] for e in errors), errors
-    assert record.validation["depth"] == "full"
+    assert record.validation.wire()["depth"] == "full"
 
 
 def test_redelivery_and_concurrent_delivery_validate_once(services, container, registrar, unique_name):
@@ -116,7 +116,7 @@ def test_a_reupload_revalidates_and_changes_the_etag(services, container, regist
     after = services.datasets.get(name)
     assert after.etag != before.etag
     assert after.created == before.created
-    assert len(after.validation["categories"]) == 3
+    assert len(after.validation.wire()["categories"]) == 3
 
 
 def test_the_watcher_does_not_reregister_after_a_restart(services, container, registrar, unique_name):
@@ -139,6 +139,16 @@ def test_images_and_nested_files_are_not_annotation_files(registrar, container, 
     assert registrar.handle(f"{name}/images/a.json").outcome == "ignored"
     assert registrar.handle(f"{name}/x.jpg").outcome == "ignored"
     assert registrar.handle("-bad-name/annotations.json").outcome == "ignored"
+
+
+def test_the_watcher_lists_annotation_files_not_images(registrar, container, unique_name):
+    """Each poll lists folder by folder with a delimiter: the images below a folder never come back."""
+    name = unique_name("listing")
+    upload(container, name, {"a.json": b"{}", "b.JSON": b"{}", "c.jpg": b"\xff\xd8", "images/d.json": b"{}",
+                              "images/e.jpg": b"\xff\xd8", "images/deep/f.jpg": b"\xff\xd8"}, json_last=False)
+    mine = [blob.name for blob in registrar.annotation_blobs() if blob.name.startswith(f"{name}/")]
+    assert sorted(mine) == [f"{name}/a.json", f"{name}/b.JSON"]
+    assert sorted(blob.name for blob in registrar.annotation_blobs(name)) == sorted(mine)
 
 
 def test_an_api_registered_dataset_is_not_overwritten_by_a_drop(services, container, registrar, unique_name):

@@ -1,4 +1,4 @@
-"""Models API refusals and shapes that need no trainer run (api-spec.md A.4, A.6, G4-G9)."""
+"""Models API refusals and shapes that need no trainer run (docs/wire-contract.md#models, #enums, #client-quirks)."""
 from __future__ import annotations
 
 import pytest
@@ -73,7 +73,7 @@ def test_dataset_not_usable_for_training_is_refused(http, services, unique_name)
     url = upload(container, f"staging/{name}", classification_files(per_class=1))["annotations.json"]
     registered = services.datasets.register(name, DatasetIn(annotation_kind="imageClassification",
                                                             annotation_file_uris=[url]))
-    assert registered.validation["status"] == "evaluationOnly"
+    assert registered.validation.wire()["status"] == "evaluationOnly"
     response = http("PUT", f"/computervision/models/{unique_name('m')}", json=_body(name))
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "DatasetNotUsable"
@@ -98,9 +98,10 @@ def test_model_list_is_paged(http):
 
 def test_a_budget_below_the_documented_minimum_fails_the_model_at_once(services, unique_name):
     """160 detection images need 1.07 h by the documented formula: the model is created failed."""
-    from loupe.enums import ModelKind, ModelStatus
-    from loupe.models.budget import budget_problem
+    from loupe.budget import budget_problem
+    from loupe.enums import ModelKind
     from loupe.models.requests import ModelIn
+    from loupe.runs.record import RunStatus
 
     message = budget_problem(ModelKind.DETECTOR, 200, 1)
     assert message and "minimum is 1.333 h" in message and "suggested budget: 3 h" in message
@@ -111,6 +112,6 @@ def test_a_budget_below_the_documented_minimum_fails_the_model_at_once(services,
     services.datasets.register(name, DatasetIn(annotation_kind="imageObjectDetection", annotation_file_uris=[url]))
     model = services.models.create(unique_name("m"), ModelIn.model_validate(
         {"trainingParameters": {"trainingDatasetName": name, "timeBudgetInHours": 1}}))
-    assert model.status is ModelStatus.FAILED
+    assert model.status is RunStatus.FAILED
     assert model.error["code"] == "notEnoughBudget"
     assert "160 training images" in model.error["message"] and model.job_id is None

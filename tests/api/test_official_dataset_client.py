@@ -1,5 +1,5 @@
 """The official samples client (cognitive-service-vision-model-customization-python-samples 0.0.6)
-against the real server: register/query/update/delete (api-spec.md G3, G6, G7, G10)."""
+against the real server: register/query/update/delete (docs/wire-contract.md#case-insensitive-keys, #exact-enum-strings, #authentication-echo, #required-response-fields)."""
 from __future__ import annotations
 
 import pytest

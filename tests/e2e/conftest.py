@@ -100,6 +100,7 @@ def url_api_server(make_settings, services):
     server = ServerThread(create_app(relaxed), port=free_port()).start()
     yield server
     server.stop()
+    relaxed.close()
 
 
 @pytest.fixture(scope="session")

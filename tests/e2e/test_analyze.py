@@ -15,8 +15,9 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from PIL import Image
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
-from loupe.datasets.download import LocalImage
-from loupe.evaluations.scoring import ExportedModel
+from loupe.inference import load_predictor_from_folder
+from loupe.runner.examples import Example
+from loupe.runner.scoring import classify
 from tests.conftest import TEST_API_KEY
 from tests.inference.images import encode, noise_image, png_header_only
 from tests.support.image_server import ImageServer
@@ -63,11 +64,11 @@ def test_prediction_matches_the_exported_model_on_the_same_images(clients, servi
     container = services.storage.container(services.settings.models_container)
     for artifact in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE):
         (tmp_path / artifact).write_bytes(container.download_blob(f"{model}/{artifact}").readall())
-    exported = ExportedModel(tmp_path)
+    exported = load_predictor_from_folder(tmp_path)
     for index, (file_name, data) in enumerate(list(sample.images.items())[:4]):
         path = tmp_path / f"{index}.jpg"
         path.write_bytes(data)
-        offline = exported.classify([LocalImage(path, file_name, 0, 0)])[0]
+        offline = classify(exported, [Example(path, file_name, 0, 0)])[0]
         served = {v["name"]: v["confidence"] for v in
                   clients["prediction"].predict(model, data)["customModelResult"]["tagsResult"]["values"]}
         assert np.allclose([served[label] for label in exported.labels], offline, atol=1e-6)

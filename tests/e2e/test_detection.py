@@ -38,7 +38,7 @@ def test_both_evaluation_clients_evaluate_the_detector(clients, trained_detector
     clients["training"].evaluate_model(Evaluation("det-eval-1", name, test_set))
     first = clients["training"].wait_for_evaluation_completion(name, "det-eval-1", check_wait_in_secs=1)
     assert first.status is EvaluationStatus.SUCCEEDED
-    # the EvaluationClient goes through //models/... (api-spec.md G2)
+    # the EvaluationClient goes through //models/... (docs/wire-contract.md#double-slashes)
     clients["evaluation"].evaluate(Evaluation("det-eval-2", name, test_set))
     second = clients["evaluation"].wait_for_completion("det-eval-2", name, check_wait_in_secs=1)
     assert second.status is EvaluationStatus.SUCCEEDED

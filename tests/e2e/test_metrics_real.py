@@ -8,26 +8,28 @@ import numpy as np
 import pytest
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
-from loupe.datasets.download import LocalImage
-from loupe.evaluations.scoring import ExportedModel, ground_truth_boxes
+from loupe.inference import Predictor, load_predictor_from_folder
 from loupe.metrics import classification_performance, detection_performance
+from loupe.runner.examples import Example
+from loupe.runner.scoring import classify, detect, ground_truth_boxes
 from tests.metrics import reference
 
 
-def _exported(services, model: str, folder: Path) -> ExportedModel:
+def _exported(services, model: str, folder: Path) -> Predictor:
+    """The trained model as evaluation scoring loads it."""
     container = services.storage.container(services.settings.models_container)
     for artifact in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE):
         (folder / artifact).write_bytes(container.download_blob(f"{model}/{artifact}").readall())
-    return ExportedModel(folder)
+    return load_predictor_from_folder(folder)
 
 
-def _local_images(sample, labels: list[str], folder: Path) -> list[LocalImage]:
+def _local_images(sample, labels: list[str], folder: Path) -> list[Example]:
     names = {c["id"]: labels.index(c["name"]) for c in sample.coco["categories"]}
     images = {}
     for image in sample.coco["images"]:
         path = folder / Path(image["file_name"]).name
         path.write_bytes(sample.images[image["file_name"]])
-        images[image["id"]] = LocalImage(path, image["file_name"], image["width"], image["height"])
+        images[image["id"]] = Example(path, image["file_name"], image["width"], image["height"])
     for annotation in sample.coco["annotations"]:
         local = images[annotation["image_id"]]
         label = names[annotation["category_id"]]
@@ -42,7 +44,7 @@ def test_classifier_metrics_on_real_scores_match_vision_evaluation(services, tra
     model, sample = trained_classifier
     exported = _exported(services, model, tmp_path)
     images = _local_images(sample, exported.labels, tmp_path)
-    scores = exported.classify(images)
+    scores = classify(exported, images)
     targets = np.asarray([i.labels[0] for i in images])
     ours = classification_performance(scores, targets, exported.labels)
     theirs = reference.multiclass(scores, targets)
@@ -56,7 +58,7 @@ def test_detector_metrics_on_real_boxes_match_vision_evaluation(services, traine
     model, sample, _, _ = trained_detector
     exported = _exported(services, model, tmp_path)
     images = _local_images(sample, exported.labels, tmp_path)
-    predictions = [exported.detect(image) for image in images]
+    predictions = [detect(exported, image) for image in images]
     truth = [ground_truth_boxes(image) for image in images]
     assert sum(len(p) for p in predictions) > len(images)  # real detections, several per image
     ours = detection_performance(predictions, truth, exported.labels)

@@ -170,9 +170,9 @@ def test_a_budget_too_small_ends_not_enough_budget(clients, services, small_clas
 
     train_set, _ = small_classification
     record = ModelRecord(name="e2e-budget", training_dataset=train_set, budget_hours=1, model_kind=Kind.CLASSIFIER,
-                         run_id="budget-run", budget_seconds=3.0, backend=services.backend.name)
+                         run_id="budget-run", backend=services.backend.name)
     services.models.repo.store.create(record)
-    spec = services.models.job_spec(record, services.datasets.get(train_set), None)
+    spec = services.models.job_spec(record, services.datasets.get(train_set), None, budget_seconds=3.0)
     services.models.submit(record, spec)
     final = clients["training"].wait_for_training_completion("e2e-budget", check_wait_in_secs=1)
     assert final.status is ModelStatus.FAILED

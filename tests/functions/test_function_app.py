@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import azure.functions as func
+import pytest
 
 from loupe.paths import REPO_ROOT
 from loupe.settings import Settings
@@ -63,7 +64,7 @@ def test_the_blob_trigger_registers_a_dropped_dataset(services, unique_name, mon
     blob = func.blob.InputStream(data=b"{}", name=f"datasets/{name}/annotations.json", length=2,
                                  uri=container.get_blob_client(f"{name}/annotations.json").url)
     dataset_events.dataset_blob_created(blob)
-    assert services.datasets.get(name).validation["status"] == "valid"
+    assert services.datasets.get(name).validation.wire()["status"] == "valid"
 
 
 def test_azure_functions_doctor_finds_no_failures():
@@ -76,3 +77,15 @@ def test_azure_functions_doctor_finds_no_failures():
     assert failures == []
     assert report["metadata"]["programming_model"] == "v2"
     assert sum(1 for i in items if i["status"] == "pass") >= 15
+
+
+def test_the_reconcile_cadence_is_one_setting():
+    """The Azure timer's schedule and the local reconciler thread both come from reconcile_interval_seconds."""
+    from pydantic import ValidationError
+
+    from loupe.settings import reconcile_schedule
+
+    assert reconcile_schedule(Settings().reconcile_interval_seconds) == "0 */1 * * * *"
+    assert (reconcile_schedule(15), reconcile_schedule(300)) == ("*/15 * * * * *", "0 */5 * * * *")
+    with pytest.raises(ValidationError, match="reconcile interval 7 s"):
+        Settings(reconcile_interval_seconds=7)

@@ -13,6 +13,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         self.server.seen.paths.append(self.path)
         self.server.seen.hosts.append(self.headers.get("Host", ""))
         url = urllib.parse.urlsplit(self.path)
@@ -117,7 +118,7 @@ class LocalServer:
         self.seen = Seen()
         self.cert_pem: bytes | None = None
 
-    def __enter__(self) -> LocalServer:
+    def __enter__(self) -> Self:
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.seen = self.seen
         if self.tls_host:

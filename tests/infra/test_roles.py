@@ -8,7 +8,7 @@ from tree_sitter import Node
 from tests.infra import bicep_source as b
 
 # Built-in role definition ids as published in Microsoft's "Azure built-in roles" reference (the
-# same ids are in /work/shared/reference/azure-notes.md and the Azure Batch RBAC article).
+# same ids are in docs/azure.md#roles and the Azure Batch RBAC article).
 BUILT_IN_ROLES = {
     "Storage Blob Data Owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
     "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",

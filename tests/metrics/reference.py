@@ -1,4 +1,4 @@
-"""vision-evaluation 0.2.14, the reference the metrics must match (api-spec.md F), driven the way the
+"""vision-evaluation 0.2.14, the reference the metrics must match (docs/wire-contract.md#metrics), driven the way the
 retired service's fields map to its evaluators."""
 
 from __future__ import annotations

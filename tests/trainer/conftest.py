@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
-from trainer.classification import LabelledImage, TrainOptions
+from trainer.classification import TrainOptions
+
+from loupe.runner.examples import Example
 
 SHAPES = ["circle", "square", "triangle"]
 COLOURS = [(215, 35, 35), (35, 170, 55), (40, 60, 215)]
@@ -31,7 +33,7 @@ def draw(kind: int, rng: random.Random, size: tuple[int, int] = (96, 80)) -> Ima
 
 
 @pytest.fixture
-def shapes(tmp_path: Path) -> list[LabelledImage]:
+def shapes(tmp_path: Path) -> list[Example]:
     """3 classes x 4 images, PNG and JPEG."""
     rng = random.Random(7)
     out = []
@@ -39,12 +41,12 @@ def shapes(tmp_path: Path) -> list[LabelledImage]:
         for i in range(4):
             path = tmp_path / f"{SHAPES[c]}_{i}.{'png' if i % 2 else 'jpg'}"
             draw(c, rng).save(path)
-            out.append(LabelledImage(path, [c]))
+            out.append(Example(path, labels=[c]))
     return out
 
 
 @pytest.fixture
-def multilabel_shapes(tmp_path: Path) -> list[LabelledImage]:
+def multilabel_shapes(tmp_path: Path) -> list[Example]:
     """Images holding one or two of the three shapes (side by side), labels = the shapes present."""
     rng = random.Random(11)
     combos = [[0], [1], [2], [0, 1], [1, 2], [0, 2], [0], [1], [2], [0, 1], [1, 2], [0, 2]]
@@ -55,5 +57,5 @@ def multilabel_shapes(tmp_path: Path) -> list[LabelledImage]:
             canvas.paste(draw(kind, rng, (80, 80)), (80 * slot, 0))
         path = tmp_path / f"multi_{i}.png"
         canvas.save(path)
-        out.append(LabelledImage(path, list(combo)))
+        out.append(Example(path, labels=list(combo)))
     return out

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 from efficientnet_lite_pytorch import EfficientNet
-from trainer.backbones import (
+from trainer.starting_points import (
     WEIGHTS_DIR_ENV,
     BackboneUnavailable,
     UnknownBackbone,

@@ -21,7 +21,7 @@ def test_not_enough_budget_before_any_work(shapes):
     store = MemoryCheckpointStore()
     ctx = LocalContext.with_budget(5.0, checkpoints=store)
     with pytest.raises(NotEnoughBudget) as info:
-        train_classifier(shapes, SHAPES, multilabel=False, ctx=ctx, options=FAST)
+        train_classifier(shapes, SHAPES, multilabel=False, context=ctx, options=FAST)
     error = info.value
     # 12 images x 0.0003334 h = 14.4 s: the service's minimum is the larger one here
     assert error.minimum_seconds >= 14.4 and error.suggested_seconds == 3600.0
@@ -39,7 +39,7 @@ def test_cancelled_before_start(shapes):
     ctx = LocalContext.with_budget(300)
     ctx.stop_event.set()
     with pytest.raises(Cancelled):
-        train_classifier(shapes, SHAPES, multilabel=False, ctx=ctx, options=FAST)
+        train_classifier(shapes, SHAPES, multilabel=False, context=ctx, options=FAST)
 
 
 class StopAfter(LocalContext):
@@ -59,21 +59,21 @@ class StopAfter(LocalContext):
 def test_cancelled_when_should_stop_turns_true_during_training(shapes):
     ctx = StopAfter(6)
     with pytest.raises(Cancelled, match="fine-tuning"):
-        train_classifier(shapes, SHAPES, multilabel=False, ctx=ctx, options=FAST)
+        train_classifier(shapes, SHAPES, multilabel=False, context=ctx, options=FAST)
     assert any(event[1] == "extracting features" for event in ctx.events)
 
 
 def test_cancelled_during_feature_extraction(shapes):
     ctx = StopAfter(2)
     with pytest.raises(Cancelled, match="feature extraction"):
-        train_classifier(shapes, SHAPES, multilabel=False, ctx=ctx, options=FAST)
+        train_classifier(shapes, SHAPES, multilabel=False, context=ctx, options=FAST)
 
 
 def test_unreadable_images_are_all_named(shapes):
     shapes[1].path.write_bytes(b"not an image")
     shapes[5].path.write_bytes(shapes[5].path.read_bytes()[:200])  # truncated
     with pytest.raises(ImagesRejected) as info:
-        train_classifier(shapes, SHAPES, multilabel=False, ctx=LocalContext.with_budget(300), options=FAST)
+        train_classifier(shapes, SHAPES, multilabel=False, context=LocalContext.with_budget(300), options=FAST)
     names = [name for name, _ in info.value.problems]
     assert names == [str(shapes[1].path), str(shapes[5].path)]
     assert shapes[1].path.name in str(info.value)

@@ -3,11 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from trainer.classification.data import LabelledImage, fingerprint, holdout_split, validate_examples
+from trainer.classification.data import fingerprint, validate_examples
+from trainer.split import holdout_split
+
+from loupe.runner.examples import Example
 
 
-def _examples(counts: list[int]) -> list[LabelledImage]:
-    return [LabelledImage(Path(f"/x/{c}_{i}.jpg"), [c]) for c, n in enumerate(counts) for i in range(n)]
+def _examples(counts: list[int]) -> list[Example]:
+    return [Example(Path(f"/x/{c}_{i}.jpg"), labels=[c]) for c, n in enumerate(counts) for i in range(n)]
 
 
 def test_split_is_stratified_and_keeps_a_training_image_per_class():
@@ -30,7 +33,7 @@ def test_split_is_deterministic_in_the_seed():
 
 def test_multilabel_split_never_takes_a_labels_last_training_image():
     examples = [
-        LabelledImage(Path(f"/x/{i}.png"), labels)
+        Example(Path(f"/x/{i}.png"), labels=labels)
         for i, labels in enumerate([[0, 1], [0], [1], [0, 2], [2], [], [], [0, 1, 2]])
     ]
     for seed in range(20):
@@ -49,7 +52,7 @@ def test_multilabel_split_never_takes_a_labels_last_training_image():
     ],
 )
 def test_bad_labels_name_the_image(labels, multilabel, message):
-    examples = [LabelledImage(Path("/data/a.jpg"), [0]), LabelledImage(Path("/data/bad.jpg"), labels)]
+    examples = [Example(Path("/data/a.jpg"), labels=[0]), Example(Path("/data/bad.jpg"), labels=labels)]
     with pytest.raises(ValueError, match=message) as info:
         validate_examples(examples, 3, multilabel=multilabel)
     assert "training image #1 (/data/bad.jpg)" in str(info.value)
@@ -59,7 +62,7 @@ def test_fingerprint_follows_content_not_paths(tmp_path: Path):
     a, b = tmp_path / "a.bin", tmp_path / "b.bin"
     a.write_bytes(b"one")
     b.write_bytes(b"one")
-    assert fingerprint([LabelledImage(a, [0])], ["x"]) == fingerprint([LabelledImage(b, [0])], ["x"])
-    assert fingerprint([LabelledImage(a, [0])], ["x"]) != fingerprint([LabelledImage(a, [0])], ["y"])
+    assert fingerprint([Example(a, labels=[0])], ["x"]) == fingerprint([Example(b, labels=[0])], ["x"])
+    assert fingerprint([Example(a, labels=[0])], ["x"]) != fingerprint([Example(a, labels=[0])], ["y"])
     b.write_bytes(b"two")
-    assert fingerprint([LabelledImage(a, [0])], ["x"]) != fingerprint([LabelledImage(b, [0])], ["x"])
+    assert fingerprint([Example(a, labels=[0])], ["x"]) != fingerprint([Example(b, labels=[0])], ["x"])

@@ -21,7 +21,7 @@ def _outputs(result) -> np.ndarray:
 def test_same_seed_same_model_and_other_seed_other_model(shapes):
     runs = [
         train_classifier(
-            shapes, SHAPES, multilabel=False, ctx=LocalContext.with_budget(300, seed=s), options=FAST
+            shapes, SHAPES, multilabel=False, context=LocalContext.with_budget(300, seed=s), options=FAST
         )
         for s in (4, 4, 5)
     ]
@@ -33,7 +33,7 @@ def test_same_seed_same_model_and_other_seed_other_model(shapes):
 def test_resume_continues_from_the_checkpoint_and_does_less_work(shapes):
     options = replace(FAST, epochs=4)
     fresh = train_classifier(
-        shapes, SHAPES, multilabel=False, ctx=LocalContext.with_budget(300), options=options
+        shapes, SHAPES, multilabel=False, context=LocalContext.with_budget(300), options=options
     )
     assert fresh.stats.feature_extractions == 24 and fresh.stats.finetune_epochs_run == 8  # 2 passes x 4
 
@@ -42,7 +42,7 @@ def test_resume_continues_from_the_checkpoint_and_does_less_work(shapes):
     # the hold-out pass has 9 images = 1 step per epoch, so the 7th call stops it after 3 of 4 epochs
     with pytest.raises(Cancelled):
         train_classifier(
-            shapes, SHAPES, multilabel=False, ctx=StopAfter(7, checkpoints=store), options=options
+            shapes, SHAPES, multilabel=False, context=StopAfter(7, checkpoints=store), options=options
         )
     assert store.saves >= 3  # plan, two feature views, fine-tuning state
 
@@ -50,7 +50,7 @@ def test_resume_continues_from_the_checkpoint_and_does_less_work(shapes):
         shapes,
         SHAPES,
         multilabel=False,
-        ctx=LocalContext.with_budget(300, checkpoints=store),
+        context=LocalContext.with_budget(300, checkpoints=store),
         options=options,
     )
     assert resumed.stats.feature_extractions == 0 and resumed.stats.views_restored == 2
@@ -64,7 +64,7 @@ def test_resume_continues_from_the_checkpoint_and_does_less_work(shapes):
         shapes,
         SHAPES,
         multilabel=False,
-        ctx=LocalContext.with_budget(300, checkpoints=store),
+        context=LocalContext.with_budget(300, checkpoints=store),
         options=options,
     )
     assert again.stats.finetune_epochs_run == 0 and again.stats.passes_restored == ["split", "final"]
@@ -73,13 +73,13 @@ def test_resume_continues_from_the_checkpoint_and_does_less_work(shapes):
 def test_checkpoints_of_other_data_are_ignored(shapes):
     store = MemoryCheckpointStore()
     train_classifier(
-        shapes, SHAPES, multilabel=False, ctx=LocalContext.with_budget(300, checkpoints=store), options=FAST
+        shapes, SHAPES, multilabel=False, context=LocalContext.with_budget(300, checkpoints=store), options=FAST
     )
     other = train_classifier(
         shapes,
         ["a", "b", "c"],
         multilabel=False,
-        ctx=LocalContext.with_budget(300, checkpoints=store),
+        context=LocalContext.with_budget(300, checkpoints=store),
         options=FAST,
     )
     assert other.stats.feature_extractions == 24 and not other.stats.passes_restored
@@ -96,7 +96,7 @@ def test_a_nan_loss_is_recovered_once_with_a_lower_learning_rate(shapes):
         shapes,
         SHAPES,
         multilabel=False,
-        ctx=LocalContext.with_budget(300),
+        context=LocalContext.with_budget(300),
         options=replace(FAST, loss_hook=nan_once),
     )
     assert result.stats.recoveries == 1
@@ -112,6 +112,6 @@ def test_a_loss_that_stays_nan_ends_as_diverged(shapes):
             shapes,
             SHAPES,
             multilabel=False,
-            ctx=LocalContext.with_budget(300),
+            context=LocalContext.with_budget(300),
             options=replace(FAST, loss_hook=always_nan),
         )

@@ -32,7 +32,7 @@ def _onnx_scores(model_dir, images) -> np.ndarray:
 def test_multiclass_default_recipe_trains_exports_and_verifies(shapes, tmp_path):
     ctx = LocalContext.with_budget(300, seed=1)
     result = train_classifier(
-        shapes, SHAPES, multilabel=False, ctx=ctx, options=replace(FAST, views=None, epochs=12)
+        shapes, SHAPES, multilabel=False, context=ctx, options=replace(FAST, views=None, epochs=12)
     )
     stats = result.stats
     assert stats.views == 10 and stats.finetune_epochs_planned == 12 and not stats.budget_limited
@@ -77,7 +77,7 @@ def test_multiclass_default_recipe_trains_exports_and_verifies(shapes, tmp_path)
 def test_multilabel_uses_sigmoid_and_learns_every_label(multilabel_shapes, tmp_path):
     ctx = LocalContext.with_budget(300, seed=2)
     result = train_classifier(
-        multilabel_shapes, SHAPES, multilabel=True, ctx=ctx, options=replace(FAST, epochs=6)
+        multilabel_shapes, SHAPES, multilabel=True, context=ctx, options=replace(FAST, epochs=6)
     )
     assert result.holdout is not None and result.holdout.targets.shape[1] == 3
     out = tmp_path / "model"
@@ -98,7 +98,7 @@ def test_multilabel_uses_sigmoid_and_learns_every_label(multilabel_shapes, tmp_p
 def test_given_holdout_is_predicted_and_all_images_train(shapes):
     ctx = LocalContext.with_budget(300)
     result = train_classifier(
-        shapes[:9] + shapes[10:], SHAPES, multilabel=False, ctx=ctx, options=FAST, holdout=[shapes[9]]
+        shapes[:9] + shapes[10:], SHAPES, multilabel=False, context=ctx, options=FAST, holdout=[shapes[9]]
     )
     assert result.stats.passes == ["split", "final"] and result.stats.holdout_source == "given"
     assert result.holdout is not None and result.holdout.source == "given"
@@ -108,14 +108,14 @@ def test_given_holdout_is_predicted_and_all_images_train(shapes):
 
 def test_export_check_fails_when_the_graph_and_the_model_disagree(shapes, tmp_path):
     result = train_classifier(
-        shapes, SHAPES, multilabel=False, ctx=LocalContext.with_budget(300), options=FAST
+        shapes, SHAPES, multilabel=False, context=LocalContext.with_budget(300), options=FAST
     )
     export_classifier(result, tmp_path)
     other = train_classifier(
         shapes,
         SHAPES,
         multilabel=False,
-        ctx=LocalContext.with_budget(300, seed=5),
+        context=LocalContext.with_budget(300, seed=5),
         options=replace(FAST, lr=3e-3),
     )
     with pytest.raises(ExportCheckFailed, match="disagree"):
@@ -139,3 +139,22 @@ def test_export_check_fails_when_the_graph_and_the_model_disagree(shapes, tmp_pa
             input_shape=(3, 224, 224),
         )
     assert json.loads((tmp_path / LABELS_FILE).read_text()) == SHAPES
+
+
+def test_the_recipe_returns_a_trained_model_the_runner_can_use(multilabel_shapes, tmp_path):
+    """Through the registry, as a job fits: multilabel from the data, then the TrainedModel
+    protocol (export, holdout_performance, report)."""
+    from trainer.recipes import get_recipe
+
+    from loupe.enums import ModelKind
+
+    ctx = LocalContext.with_budget(300, seed=2)
+    result = get_recipe(ModelKind.CLASSIFIER).fit(multilabel_shapes, SHAPES, context=ctx, options=FAST)
+    assert result.multilabel  # images with two labels make it a multilabel classifier
+    result.export(tmp_path / "model")
+    assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE]
+    assert any(event[1] == "exporting" for event in ctx.events)  # export reports into the run's progress
+    performance = result.holdout_performance()
+    assert set(performance["tagPerformance"]) == set(SHAPES) and "averagePrecision" in performance
+    report = json.loads(json.dumps(result.report()))
+    assert report["views"] == 2 and report["passes"] == ["split", "final"] and report["feature_extractions"] == 24

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from trainer.context import LocalContext
 from trainer.detection import DetectorOptions, train_detector
 
-from loupe.datasets.download import LocalImage
+from loupe.runner.examples import Example
 
 LABELS = ["disc", "block"]
 COLOURS = [(210, 40, 40), (40, 70, 210)]
@@ -47,13 +47,13 @@ def random_objects(rng: random.Random, count: int, size: tuple[int, int] = SIZE)
     return out
 
 
-def local_image(path: Path, objects, size: tuple[int, int] = SIZE) -> LocalImage:
+def local_image(path: Path, objects, size: tuple[int, int] = SIZE) -> Example:
     w, h = size
     boxes = [(kind, x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h) for kind, (x1, y1, x2, y2) in objects]
-    return LocalImage(path, f"images[{path.stem}]", w, h, sorted({b[0] for b in boxes}), boxes)
+    return Example(path, f"images[{path.stem}]", w, h, sorted({b[0] for b in boxes}), boxes)
 
 
-def make_dataset(folder: Path, count: int = 8, seed: int = 3, negatives: int = 1) -> list[LocalImage]:
+def make_dataset(folder: Path, count: int = 8, seed: int = 3, negatives: int = 1) -> list[Example]:
     """``count`` images with one or two objects each (both kinds appear), JPEG and PNG, plus
     ``negatives`` images without any object."""
     rng = random.Random(seed)
@@ -77,11 +77,11 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> list[LocalImage]:
+def dataset(tmp_path_factory) -> list[Example]:
     return make_dataset(tmp_path_factory.mktemp("detection-data"))
 
 
 @pytest.fixture(scope="module")
 def trained(dataset):
     """A detector trained on ``dataset`` with FAST options (a few seconds)."""
-    return train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=1), options=FAST)
+    return train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=1), options=FAST)

@@ -9,21 +9,21 @@ import pytest
 from trainer.budget import DETECTOR_HOURS_PER_IMAGE
 from trainer.context import LocalContext, MemoryCheckpointStore
 from trainer.detection import train_detector
-from trainer.detection.registry import UnknownDetector
 from trainer.detection.train import CHECKPOINT_NAME
 from trainer.errors import Cancelled, Diverged, ImagesRejected, NotEnoughBudget
+from trainer.starting_points import UnknownDetector
 
-from loupe.datasets.download import LocalImage
+from loupe.runner.examples import Example
 from tests.trainer_detection.conftest import FAST, LABELS
 
 
 def test_a_budget_below_the_minimum_is_refused_before_training(dataset):
     ctx = LocalContext.with_budget(60)
     with pytest.raises(NotEnoughBudget) as caught:
-        train_detector(dataset, LABELS, ctx=ctx, options=FAST)
+        train_detector(dataset, LABELS, context=ctx, options=FAST)
     error = caught.value
     assert error.images == len(dataset)
-    assert DETECTOR_HOURS_PER_IMAGE == 0.0066667  # api-spec.md A.4
+    assert DETECTOR_HOURS_PER_IMAGE == 0.0066667  # docs/wire-contract.md
     assert error.minimum_seconds == pytest.approx(0.0066667 * 3600 * len(dataset))
     assert error.suggested_seconds == 3600 and error.available_seconds <= 60
     assert "minimum is 0.06 h" in str(error) and "suggested budget: 1 h" in str(error)
@@ -41,7 +41,7 @@ def test_the_deadline_ends_training_early_with_a_usable_model(dataset):
 
     ctx.on_progress = shorten
     endless = replace(FAST, min_iterations=10, epochs=10 ** 6, max_iterations=10 ** 6)
-    result = train_detector(dataset, LABELS, ctx=ctx, options=endless)
+    result = train_detector(dataset, LABELS, context=ctx, options=endless)
     assert result.stop_reason == "deadline" and 0 < result.iterations < 10 ** 6
     assert time.monotonic() <= ctx.deadline + 1.5  # one iteration of slack at most
     training = [e for e in ctx.events if e[1] == "training"]
@@ -53,13 +53,13 @@ def test_cancel_stops_at_once_and_saves_a_checkpoint(dataset):
     ctx = LocalContext.with_budget(3600, checkpoints=store)
     ctx.stop_event.set()
     with pytest.raises(Cancelled):
-        train_detector(dataset, LABELS, ctx=ctx, options=FAST)
+        train_detector(dataset, LABELS, context=ctx, options=FAST)
     assert CHECKPOINT_NAME in store.items
 
 
 def test_a_loss_that_blows_up_ends_as_diverged(dataset):
     with pytest.raises(Diverged, match="lower learning rate"):
-        train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600),
+        train_detector(dataset, LABELS, context=LocalContext.with_budget(3600),
                        options=replace(FAST, learning_rate=1e12, warmup_iterations=1))
 
 
@@ -69,22 +69,22 @@ def test_a_loss_that_blows_up_ends_as_diverged(dataset):
     ((0, 0.1, 0.1, 0.0, 0.2), r"boxes\[0\] = \[0.1, 0.1, 0.0, 0.2\] is not a relative \[left, top, width, height\] box"),
 ])
 def test_bad_boxes_are_named(dataset, box, message):
-    bad = LocalImage(dataset[0].path, "images[7] (file_name 'x.jpg')", 160, 128, [0], [box])
+    bad = Example(dataset[0].path, "images[7] (file_name 'x.jpg')", 160, 128, [0], [box])
     with pytest.raises(ValueError, match=r"training image #1 \(images\[7\] \(file_name 'x.jpg'\)\): " + message):
-        train_detector([dataset[0], bad], LABELS, ctx=LocalContext.with_budget(3600), options=FAST)
+        train_detector([dataset[0], bad], LABELS, context=LocalContext.with_budget(3600), options=FAST)
 
 
 def test_other_bad_input(dataset, tmp_path):
     ctx = LocalContext.with_budget(3600)
     with pytest.raises(ValueError, match="no image has a box"):
-        train_detector([d for d in dataset if not d.boxes], LABELS, ctx=ctx, options=FAST)
+        train_detector([d for d in dataset if not d.boxes], LABELS, context=ctx, options=FAST)
     with pytest.raises(ValueError, match="labels: expected at least one non-empty category name"):
-        train_detector(dataset, [], ctx=ctx, options=FAST)
+        train_detector(dataset, [], context=ctx, options=FAST)
     with pytest.raises(UnknownDetector, match="unknown detector starting point 'nope'; known: .*efficientnet_lite0"):
-        train_detector(dataset, LABELS, ctx=ctx, backbone="nope", options=FAST)
+        train_detector(dataset, LABELS, context=ctx, starting_point="nope", options=FAST)
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"not an image")
-    images = [*dataset, LocalImage(broken, "images[9] (file_name 'broken.jpg')", 160, 128, [0],
+    images = [*dataset, Example(broken, "images[9] (file_name 'broken.jpg')", 160, 128, [0],
                                    [(0, 0.1, 0.1, 0.3, 0.3)])]
     with pytest.raises(ImagesRejected, match="broken.jpg"):
-        train_detector(images, LABELS, ctx=LocalContext.with_budget(3600), options=FAST)
+        train_detector(images, LABELS, context=LocalContext.with_budget(3600), options=FAST)

@@ -7,8 +7,9 @@ from dataclasses import replace
 import pytest
 from trainer.context import LocalContext
 from trainer.detection import train_detector
-from trainer.detection.data import holdout_split, to_examples
+from trainer.detection.data import to_examples
 from trainer.detection.evaluate import HoldoutSet
+from trainer.split import holdout_split
 
 from tests.trainer_detection.conftest import FAST, LABELS, make_dataset
 
@@ -19,7 +20,7 @@ def test_holdout_picks_the_best_weights_and_reports_their_map(dataset, tmp_path)
     # The branch under test needs a run whose last weights are not its best. Whether a given seed
     # gives one depends on float rounding, so try a few seeds and test the first that does.
     for seed in (1, 2, 3, 4, 5):
-        result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=seed), holdout=holdout,
+        result = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=seed), holdout=holdout,
                                 options=options)
         measured = [h["holdout_map50"] for h in result.history if h["holdout_map50"] is not None]
         assert len(measured) >= 3 and result.iterations == 30
@@ -37,7 +38,7 @@ def test_holdout_mAP_that_stops_improving_ends_the_run_early(dataset, tmp_path):
     # a learning rate too small to make progress: the hold-out mAP stays flat
     options = replace(FAST, learning_rate=1e-7, min_iterations=10, max_iterations=10 ** 6, epochs=10 ** 6,
                       check_every=2, patience=2, decay_fraction=0.0)
-    result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=1), holdout=holdout,
+    result = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=1), holdout=holdout,
                             options=options)
     assert result.stop_reason == "converged" and result.iterations < 40
 
@@ -61,19 +62,19 @@ def test_without_holdout_images_a_share_of_big_categories_is_held_out(tmp_path):
     assert (train, held) == holdout_split(examples, len(LABELS), seed=1, fraction=0.2, min_images=10)
     assert holdout_split(examples, len(LABELS), seed=1, fraction=0.2, min_images=30) == (list(range(24)), [])
 
-    result = train_detector(images, LABELS, ctx=LocalContext.with_budget(3600, seed=1),
+    result = train_detector(images, LABELS, context=LocalContext.with_budget(3600, seed=1),
                             options=replace(FAST, min_iterations=10, max_iterations=10, holdout_min_images=10))
     assert result.holdout_images == len(held) and result.train_images == len(examples) - len(held)
     performance = result.holdout_performance()
     assert performance["meanAveragePrecision50"] == pytest.approx(result.holdout_map50)
     assert set(performance) == {"meanAveragePrecision30", "meanAveragePrecision50", "meanAveragePrecision75",
                                 "tagPerformance"}
-    stats = json.loads(json.dumps(result.stats.to_dict()))
+    stats = json.loads(json.dumps(result.report()))
     assert stats["holdout_images"] == len(held) and stats["iterations"] == 10
 
 
 def test_few_shot_data_keeps_every_image_for_training(dataset):
-    result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=1),
+    result = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=1),
                             options=replace(FAST, min_iterations=2, max_iterations=2))
     assert result.holdout_images == 0 and result.train_images == len(dataset)
     assert result.holdout_performance() == {"tagPerformance": {}}

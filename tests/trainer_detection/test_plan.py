@@ -6,7 +6,7 @@ import pytest
 from trainer.detection.config import choose_anchors, choose_input_size
 from trainer.detection.data import to_examples
 
-from loupe.datasets.download import LocalImage
+from loupe.runner.examples import Example
 
 
 def test_input_size_follows_the_images_and_keeps_small_objects_visible():
@@ -36,7 +36,7 @@ def test_anchors_shrink_for_small_objects_and_stretch_for_long_ones():
 
 
 def test_boxes_become_corner_coordinates():
-    image = LocalImage("x.jpg", "images[0]", 200, 100, [1], [(1, 0.1, 0.2, 0.5, 0.3)])
+    image = Example("x.jpg", "images[0]", 200, 100, [1], [(1, 0.1, 0.2, 0.5, 0.3)])
     (example,) = to_examples([image], 2)
     assert example.boxes.tolist() == [[0.1, 0.2, 0.6, 0.5]] and example.labels.tolist() == [1]
     with pytest.raises(ValueError, match=r"hold-out image #0 \(images\[0\]\): boxes\[0\] category 1"):

@@ -10,15 +10,15 @@ from dataclasses import replace
 import pytest
 import torch
 from trainer.context import LocalContext
-from trainer.detection import (
+from trainer.detection import export_detector, train_detector
+from trainer.starting_points import (
     DETECTION_WEIGHTS_DIR_ENV,
     DetectorWeightsUnavailable,
     UnknownDetector,
     available_starting_points,
-    export_detector,
-    train_detector,
+    load_pretrained_detector,
+    starting_point,
 )
-from trainer.detection.registry import PRETRAINED_DETECTORS, load_pretrained_detector
 
 from tests.trainer_detection.conftest import FAST, LABELS
 
@@ -30,7 +30,7 @@ def weights_dir(tmp_path_factory):
     """A weights folder as the image build bakes it, holding random weights of the architecture."""
     folder = tmp_path_factory.mktemp("detection-weights")
     torch.manual_seed(0)
-    torch.save(PRETRAINED_DETECTORS[NAME].build().state_dict(), folder / f"{NAME}.pth")
+    torch.save(starting_point(NAME).build().state_dict(), folder / f"{NAME}.pth")
     return folder
 
 
@@ -56,7 +56,7 @@ def test_missing_weights_give_a_clear_error(monkeypatch, tmp_path, dataset):
         load_pretrained_detector(NAME)
     monkeypatch.setenv(DETECTION_WEIGHTS_DIR_ENV, str(tmp_path))
     with pytest.raises(DetectorWeightsUnavailable, match=f"{tmp_path / (NAME + '.pth')} not found"):
-        train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600), backbone=NAME, options=FAST)
+        train_detector(dataset, LABELS, context=LocalContext.with_budget(3600), starting_point=NAME, options=FAST)
     (tmp_path / f"{NAME}.pth").write_bytes(b"garbage")
     with pytest.raises(DetectorWeightsUnavailable, match="not a readable state dict"):
         load_pretrained_detector(NAME)
@@ -79,7 +79,7 @@ def test_a_detector_trains_and_exports_from_the_folder_weights(monkeypatch, weig
                                                                tmp_path):
     monkeypatch.setenv(DETECTION_WEIGHTS_DIR_ENV, str(weights_dir))
     saved = torch.load(weights_dir / f"{NAME}.pth", weights_only=True)
-    result = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600), backbone=NAME,
+    result = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600), starting_point=NAME,
                             options=replace(FAST, min_iterations=3, max_iterations=3))
     state = result.model.state_dict()
     body = [k for k in saved if k.startswith("backbone.body.") and saved[k].is_floating_point()]
@@ -94,7 +94,7 @@ def test_a_detector_trains_and_exports_from_the_folder_weights(monkeypatch, weig
 def test_every_registered_detector_names_real_torchvision_weights():
     from trainer.detection.bake_weights import weights_of
 
-    for name in PRETRAINED_DETECTORS:
+    for name in available_starting_points("detector"):
         weights = weights_of(name)
         assert weights.url.startswith("https://download.pytorch.org/models/") and weights.url.endswith(".pth")
         assert len(weights.meta["categories"]) == 91  # COCO, as the architectures are built
@@ -103,7 +103,7 @@ def test_every_registered_detector_names_real_torchvision_weights():
 
 
 def test_the_default_backbone_gives_way_to_baked_coco_weights(tmp_path, monkeypatch):
-    from trainer.detection.registry import DETECTION_WEIGHTS_DIR_ENV, preferred_starting_point
+    from trainer.starting_points import DETECTION_WEIGHTS_DIR_ENV, preferred_starting_point
 
     monkeypatch.delenv(DETECTION_WEIGHTS_DIR_ENV, raising=False)
     assert preferred_starting_point("efficientnet_lite0", gpu=False) == "efficientnet_lite0"

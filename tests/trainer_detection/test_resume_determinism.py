@@ -36,7 +36,7 @@ class StopAfter(LocalContext):
 
 
 def test_same_seed_same_model_and_other_seed_other_model(dataset):
-    runs = [train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=s), options=SHORT)
+    runs = [train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=s), options=SHORT)
             for s in (4, 4, 5)]
     assert _same_weights(runs[0], runs[1])
     assert runs[0].losses == runs[1].losses
@@ -44,21 +44,21 @@ def test_same_seed_same_model_and_other_seed_other_model(dataset):
 
 
 def test_resume_continues_from_the_checkpoint_and_does_less_work(dataset):
-    fresh = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=2), options=SHORT)
+    fresh = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2), options=SHORT)
     assert fresh.iterations_this_run == 8
 
     store = MemoryCheckpointStore()
     with pytest.raises(Cancelled):
-        train_detector(dataset, LABELS, ctx=StopAfter(5, seed=2, checkpoints=store), options=SHORT)
+        train_detector(dataset, LABELS, context=StopAfter(5, seed=2, checkpoints=store), options=SHORT)
     assert CHECKPOINT_NAME in store.items
 
-    resumed = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=2, checkpoints=store),
+    resumed = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2, checkpoints=store),
                              options=SHORT)
     assert resumed.iterations == 8 and resumed.iterations_this_run == 3  # 5 were done before the stop
     assert _same_weights(resumed, fresh)  # exactly where an uninterrupted run lands
     assert resumed.losses == pytest.approx(fresh.losses)
 
-    again = train_detector(dataset, LABELS, ctx=LocalContext.with_budget(3600, seed=2, checkpoints=store),
+    again = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2, checkpoints=store),
                            options=SHORT)
     assert again.iterations_this_run == 0 and _same_weights(again, fresh)
 
@@ -68,7 +68,7 @@ def test_checkpoints_of_other_data_seed_or_options_are_ignored(dataset):
     store = MemoryCheckpointStore()
 
     def run(images=dataset, seed=2, options=tiny):
-        return train_detector(images, LABELS, ctx=LocalContext.with_budget(3600, seed=seed, checkpoints=store),
+        return train_detector(images, LABELS, context=LocalContext.with_budget(3600, seed=seed, checkpoints=store),
                               options=options)
 
     run()

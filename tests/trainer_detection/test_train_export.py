@@ -1,5 +1,5 @@
 """Train on drawn scenes, export, and use the export the ways Loupe does: evaluation
-(ExportedModel + performance) and the prediction service (load_predictor)."""
+(loupe.runner.scoring.score_exported) and the prediction service (load_predictor)."""
 from __future__ import annotations
 
 import copy
@@ -20,9 +20,9 @@ from trainer.detection.export import DetectionGraph, ExportMismatch, _inputs, ve
 from trainer.detection.model import set_score_threshold
 
 from loupe.artifacts import Preprocessing
-from loupe.evaluations.scoring import ExportedModel, performance
 from loupe.inference import FolderModelFiles, load_predictor
 from loupe.preprocess import to_input
+from loupe.runner.scoring import score_exported
 from tests.trainer_detection.conftest import COLOURS, FAST, LABELS, draw_scene, local_image, make_dataset
 
 
@@ -69,7 +69,7 @@ def test_export_writes_the_artifact_contract(trained, exported):
 def test_exported_model_scores_well_on_new_scenes(exported, tmp_path):
     root, _ = exported
     test = make_dataset(tmp_path / "test", count=8, seed=99, negatives=0)
-    result = performance(ExportedModel(root / "shapes"), test)
+    result = score_exported(root / "shapes", test)
     assert result["meanAveragePrecision50"] > 0.8, result
     assert set(result["tagPerformance"]) == set(LABELS)
 
@@ -117,7 +117,7 @@ def test_negative_images_and_portrait_images_are_fine(tmp_path):
     boxes = [(k, top, 1 - left - bw, bh, bw) for k, left, top, bw, bh in images[0].boxes]
     images.append(local_image(rotated, [], size=(h, w)))
     images[-1].boxes.extend(boxes)
-    result = train_detector(images, LABELS, ctx=LocalContext.with_budget(3600),
+    result = train_detector(images, LABELS, context=LocalContext.with_budget(3600),
                             options=replace(FAST, min_iterations=4, max_iterations=4))
     assert result.iterations == 4
     export_detector(result, tmp_path / "m")
@@ -155,3 +155,13 @@ def test_a_failed_check_leaves_no_model_file(trained, tmp_path, monkeypatch):
     with pytest.raises(ExportMismatch):
         export_detector(trained, tmp_path / "bad")
     assert not (tmp_path / "bad" / "model.onnx").exists()
+
+
+def test_the_result_is_a_trained_model_the_runner_can_use(trained, tmp_path):
+    """The TrainedModel protocol of loupe.runner.training: export, holdout_performance, report."""
+    trained.export(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["labels.json", "model.onnx", "preprocessing.json"]
+    assert trained.holdout_performance() == {"tagPerformance": {}}  # few-shot: nothing held out
+    report = json.loads(json.dumps(trained.report()))
+    assert report["iterations"] == 60 and report["stop_reason"] == "max_iterations"
+    assert report["architecture"] == "fasterrcnn" and report["input_size"] == [128, 160]

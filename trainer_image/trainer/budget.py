@@ -1,9 +1,9 @@
-"""The time budget: the service's minimum (api-spec.md A.4) and the trainer's own measured
+"""The time budget: the service's minimum (docs/wire-contract.md#training-budget) and the trainer's own measured
 estimate, checked before any training work starts."""
 
 from __future__ import annotations
 
-from loupe.models.budget import (  # noqa: F401 (re-exported for the ML code)
+from loupe.budget import (  # noqa: F401 (re-exported for the ML code)
     CLASSIFIER_HOURS_PER_IMAGE,
     DETECTOR_HOURS_PER_IMAGE,
     service_minimum_seconds,

@@ -1,5 +1,6 @@
 """What the orchestration hands to the machine-learning code: a deadline, a seed, a progress
-sink, a cancellation flag and a checkpoint store. Nothing here knows about Azure."""
+sink, a cancellation flag and a checkpoint store (``loupe.runner.training.JobContext`` in a job;
+``LocalContext`` in tests, benchmarks and local experiments). Nothing here knows about Azure."""
 
 from __future__ import annotations
 
@@ -11,6 +12,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from loupe.runner.checkpoints import CheckpointStore
+
+__all__ = [
+    "CheckpointStore",
+    "DirectoryCheckpointStore",
+    "LocalContext",
+    "MemoryCheckpointStore",
+    "TrainingContext",
+    "check_checkpoint_name",
+]
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -19,13 +31,6 @@ def check_checkpoint_name(name: str) -> str:
     if not _NAME.match(name):
         raise ValueError(f"invalid checkpoint name {name!r}: use letters, digits, '.', '_' and '-'")
     return name
-
-
-@runtime_checkable
-class CheckpointStore(Protocol):
-    def save(self, name: str, data: bytes) -> None: ...
-
-    def load(self, name: str) -> bytes | None: ...
 
 
 class MemoryCheckpointStore:

@@ -1,25 +1,27 @@
-"""Why a training run ends without a model, as exception types the orchestration maps onto the
-retired service's ``model.error.code`` values (api-spec.md A.9)."""
+"""Why a training run ends without a model. The failures subclass the runner's
+(``loupe.runner.training``), so the orchestration records the retired service's
+``model.error.code`` (docs/wire-contract.md#training-errors) without knowing the trainer."""
 
 from __future__ import annotations
 
 import math
 
-
-class TrainingError(Exception):
-    """Base of the failures the trainer reports to the user (not internal bugs)."""
+from loupe.enums import TrainingErrorCode
+from loupe.runner.training import TrainingCancelled, TrainingFailed
 
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.4g} h"
 
 
-class NotEnoughBudget(TrainingError):
+class NotEnoughBudget(TrainingFailed):
     """Raised before training starts when the time left cannot fit the minimum training run.
 
     ``suggested_seconds`` is a whole number of hours (the API takes ``timeBudgetInHours`` as an
     integer, at least 1).
     """
+
+    code = TrainingErrorCode.NOT_ENOUGH_BUDGET
 
     def __init__(
         self, *, minimum_seconds: float, suggested_seconds: float, available_seconds: float, images: int
@@ -36,16 +38,20 @@ class NotEnoughBudget(TrainingError):
         )
 
 
-class Diverged(TrainingError):
+class Diverged(TrainingFailed):
     """The loss became NaN or infinite and lowering the learning rate did not recover it."""
 
+    code = TrainingErrorCode.DIVERGED
 
-class Cancelled(TrainingError):
+
+class Cancelled(TrainingCancelled):
     """The run was asked to stop (cancel, SIGTERM) before it finished."""
 
 
-class ImagesRejected(TrainingError):
-    """Training images that cannot be used (unreadable, too large, ...): maps to datasetCorrupt."""
+class ImagesRejected(TrainingFailed):
+    """Training images that cannot be used (unreadable, too large, ...): datasetCorrupt."""
+
+    code = TrainingErrorCode.DATASET_CORRUPT
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems

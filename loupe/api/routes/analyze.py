@@ -1,4 +1,4 @@
-"""``POST /computervision/imageanalysis:analyze?model-name=`` (api-spec.md A.8, C, G11-G14)."""
+"""``POST /computervision/imageanalysis:analyze?model-name=`` (docs/wire-contract.md#analyze, #azure-ai-vision-imageanalysis, #client-quirks)."""
 from __future__ import annotations
 
 import json

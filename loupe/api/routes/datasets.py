@@ -1,4 +1,4 @@
-"""``/computervision/datasets`` (api-spec.md A.2 rows 1-5, A.3)."""
+"""``/computervision/datasets`` (docs/wire-contract.md#datasets)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response

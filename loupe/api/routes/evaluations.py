@@ -1,4 +1,4 @@
-"""``/computervision/models/{model}/evaluations`` (api-spec.md A.2 rows 11-14, A.5). The samples
+"""``/computervision/models/{model}/evaluations`` (docs/wire-contract.md#evaluations). The samples
 EvaluationClient reaches them through ``//models/...``, which the slash middleware collapses."""
 from __future__ import annotations
 

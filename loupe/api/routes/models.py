@@ -1,4 +1,4 @@
-"""``/computervision/models`` (api-spec.md A.2 rows 6-10, A.4)."""
+"""``/computervision/models`` (docs/wire-contract.md#models)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
@@ -34,7 +34,7 @@ async def get_model(name: str, request: Request) -> JSONResponse:
 
 @router.post("/{name}:cancel", status_code=202, summary="Cancel training")
 async def cancel_model(name: str, request: Request) -> JSONResponse:
-    # the swagger has no body here, but the samples client parses one (api-spec.md G9)
+    # the swagger has no body here, but the samples client parses one (docs/wire-contract.md#json-on-every-success)
     record = await run_in_threadpool(_services(request).models.cancel, name)
     return JSONResponse(record.wire(), status_code=202)
 
@@ -42,8 +42,6 @@ async def cancel_model(name: str, request: Request) -> JSONResponse:
 @router.delete("/{name}", status_code=204, summary="Delete a model (succeeded, failed or cancelled)")
 async def delete_model(name: str, request: Request) -> Response:
     await run_in_threadpool(_services(request).models.delete, name)
-    services = _services(request)
-    services.model_deleted(name)
     return Response(status_code=204)
 
 

@@ -1,24 +1,18 @@
-"""Image classification (multiclass and multilabel): training within a time budget,
-checkpoint/resume, and export to the model artifact contract."""
+"""Image classification (multiclass and multilabel): the classifier recipe ``train_classifier``
+(registered for ``ModelKind.CLASSIFIER``), training within a time budget with checkpoint/resume,
+and export to the model artifact contract."""
 
-from trainer.classification.data import LabelledImage, holdout_split
 from trainer.classification.export import ExportCheckFailed, export_classifier
-from trainer.classification.train import (
-    ClassifierResult,
-    HoldoutPredictions,
-    TrainingStats,
-    TrainOptions,
-    train_classifier,
-)
+from trainer.classification.options import TrainOptions
+from trainer.classification.result import ClassifierResult, HoldoutPredictions, TrainingStats
+from trainer.classification.train import train_classifier
 
 __all__ = [
     "ClassifierResult",
     "ExportCheckFailed",
     "HoldoutPredictions",
-    "LabelledImage",
     "TrainOptions",
     "TrainingStats",
     "export_classifier",
-    "holdout_split",
     "train_classifier",
 ]

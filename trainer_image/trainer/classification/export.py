@@ -16,7 +16,7 @@ import onnxruntime as ort
 import torch
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
-from trainer.classification.train import ClassifierResult
+from trainer.classification.result import ClassifierResult
 
 log = logging.getLogger(__name__)
 

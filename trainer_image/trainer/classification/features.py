@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from loupe.artifacts import Preprocessing
+from loupe.runner.examples import Example
 from trainer.classification.augment import view_input
 from trainer.classification.checkpoint import RunCheckpoints
-from trainer.classification.data import LabelledImage, load_image
+from trainer.classification.data import load_image
 from trainer.classification.model import ClassifierNet
 from trainer.errors import Cancelled, ImagesRejected
 
@@ -66,7 +67,7 @@ class ViewExtractor:
 
     def one_view(
         self,
-        examples: Sequence[LabelledImage],
+        examples: Sequence[Example],
         view: int,
         on_batch: Callable[[int], None],
         abandon: Callable[[], bool] = lambda: False,
@@ -83,7 +84,7 @@ class ViewExtractor:
             batch = []
             for index in range(start, min(len(examples), start + self.batch_size)):
                 try:
-                    image = load_image(examples[index].path, draft_size(self.pre))
+                    image = load_image(examples[index], draft_size(self.pre))
                 except ImagesRejected as exc:
                     problems.extend(exc.problems)
                     continue
@@ -101,7 +102,7 @@ class ViewExtractor:
 
 def extract(
     extractor: ViewExtractor,
-    examples: Sequence[LabelledImage],
+    examples: Sequence[Example],
     *,
     kind: str,
     views: int,

@@ -42,6 +42,19 @@ class FinetuneConfig:
 
 
 @dataclass
+class FinetuneState:
+    """Where a fine-tuning pass is: enough to continue it exactly (checkpoints, and the last good
+    state a non-finite loss rolls back to)."""
+
+    epoch: int
+    step: int  # within the epoch
+    lr_scale: float
+    recoveries: int
+    weights: dict[str, torch.Tensor]  # the tail stages and the head
+    optimizer: dict  # the optimizer's state_dict
+
+
+@dataclass
 class FinetuneOutcome:
     epochs_run: float  # in this call (fractions for partial epochs)
     completed: bool  # all planned epochs done (False: stopped by its deadline)
@@ -101,21 +114,21 @@ class Finetuner:
 
     # --- state (checkpoints) -------------------------------------------------------------
 
-    def state(self) -> dict:
-        return {
-            "epoch": self.epoch,
-            "step": self.step,
-            "lr_scale": self.lr_scale,
-            "recoveries": self.recoveries,
-            "weights": {k: v.detach().cpu().clone() for k, v in self.trainable.state_dict().items()},
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-        }
+    def state(self) -> FinetuneState:
+        return FinetuneState(
+            epoch=self.epoch,
+            step=self.step,
+            lr_scale=self.lr_scale,
+            recoveries=self.recoveries,
+            weights={k: v.detach().cpu().clone() for k, v in self.trainable.state_dict().items()},
+            optimizer=copy.deepcopy(self.optimizer.state_dict()),
+        )
 
-    def load_state(self, state: dict) -> None:
-        self.trainable.load_state_dict(state["weights"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.lr_scale, self.recoveries = float(state["lr_scale"]), int(state["recoveries"])
+    def load_state(self, state: FinetuneState) -> None:
+        self.trainable.load_state_dict(state.weights)
+        self.optimizer.load_state_dict(state.optimizer)
+        self.epoch, self.step = int(state.epoch), int(state.step)
+        self.lr_scale, self.recoveries = float(state.lr_scale), int(state.recoveries)
 
     @property
     def global_step(self) -> int:
@@ -138,7 +151,7 @@ class Finetuner:
         deadline: float,
         should_stop: Callable[[], bool],
         on_step: Callable[[int], None],
-        save: Callable[[dict], None],
+        save: Callable[[FinetuneState], None],
         checkpoint_every: float,
     ) -> FinetuneOutcome:
         started_epoch = self.epoch + self.step / self.steps_per_epoch
@@ -181,7 +194,7 @@ class Finetuner:
             self.model.eval()
         return FinetuneOutcome(self.epoch - started_epoch, True, self.recoveries)
 
-    def _recover(self, good: dict, loss: torch.Tensor) -> None:
+    def _recover(self, good: FinetuneState, loss: torch.Tensor) -> None:
         if self.recoveries >= MAX_RECOVERIES:
             raise Diverged(
                 f"the training loss became {loss.item()} at epoch {self.epoch + 1}, step {self.step + 1}, "

@@ -1,4 +1,5 @@
-"""train_classifier: few-shot image classification within a time budget.
+"""train_classifier: few-shot image classification within a time budget (the classifier recipe,
+registered for ``ModelKind.CLASSIFIER`` in ``trainer.recipes``).
 
 The recipe (chosen by measurement, see benchmarks/classification_quality.py):
 1. every training image and up to 9 augmented views of it (random crops, mirror, colour) go
@@ -12,10 +13,10 @@ images are far from ImageNet (traffic signs: +9 to +12 points) and loses a littl
 linear head is already as good as the features allow (CIFAR-10).
 
 Held-out split: a stratified ~20% of the training images (deterministic from the seed, never
-a category's last image) is held out; the models trained on the rest are compared on it and
-its predictions are the reported measurement unless a test set is given. The final model is
-then retrained the same way on all images (with 2-5 images per category every image counts);
-if the budget ends during that retraining, the split pass's model is kept.
+a category's last image; ``trainer.split``) is held out; the models trained on the rest are
+compared on it and its predictions are the reported measurement unless a test set is given. The
+final model is then retrained the same way on all images (with 2-5 images per category every
+image counts); if the budget ends during that retraining, the split pass's model is kept.
 
 The budget is a ceiling, not a target: a tiny dataset finishes in seconds.
 """
@@ -30,134 +31,40 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 from torch import nn
 
 from loupe.artifacts import Preprocessing
+from loupe.enums import ModelKind
 from loupe.preprocess import to_input
-from trainer.backbones import DEFAULT_BACKBONE, load_backbone
+from loupe.runner.examples import Example
 from trainer.budget import check_budget
-from trainer.classification.checkpoint import RunCheckpoints
-from trainer.classification.data import (
-    HOLDOUT_FRACTION,
-    LabelledImage,
-    fingerprint,
-    holdout_split,
-    load_image,
-    targets_array,
-    validate_examples,
-)
+from trainer.classification.checkpoint import PassProgress, PassResult, RunCheckpoints, RunState
+from trainer.classification.data import fingerprint, load_image, targets_array, validate_examples
 from trainer.classification.features import ViewExtractor, draft_size, extract
-from trainer.classification.finetune import FinetuneConfig, Finetuner, LossHook
-from trainer.classification.head import DEFAULT_C, fit_linear_head
+from trainer.classification.finetune import FinetuneConfig, Finetuner, FinetuneState
+from trainer.classification.head import fit_linear_head
 from trainer.classification.model import ClassifierNet, embed
+from trainer.classification.options import TrainOptions
 from trainer.classification.progress import ProgressReporter
+from trainer.classification.result import ClassifierResult, HoldoutPredictions, TrainingStats
 from trainer.context import TrainingContext
 from trainer.errors import Cancelled
+from trainer.recipes import register_recipe
+from trainer.split import holdout_split
+from trainer.starting_points import DEFAULT_BACKBONE, load_backbone
 
 log = logging.getLogger(__name__)
 
-RECIPE_VERSION = "classifier-1"
+# part of every checkpoint's compatibility key: bump it when checkpoints of older versions must
+# not be resumed (classifier-2: the typed RunState)
+RECIPE_VERSION = "classifier-2"
 MIN_FINETUNE_EPOCHS = 3
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    """Recipe knobs; the defaults are the measured recipe."""
-
-    views: int | None = None  # augmented views per image incl. the original (None: by dataset size)
-    max_views: int = 10
-    # image-views the frozen backbone may process by default (keeps CPU runs short)
-    max_image_views_cpu: int = 3000
-    max_image_views_gpu: int = 30000
-    finetune: bool = True
-    epochs: int = 12
-    batch_size: int = 16
-    lr: float = 3e-4
-    head_lr: float = 3e-4
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.1
-    head_c: float = DEFAULT_C
-    holdout_fraction: float = HOLDOUT_FRACTION
-    retrain_on_all: bool = True
-    export_reserve_seconds: float = 15.0
-    checkpoint_every_seconds: float = 30.0
-    max_cache_bytes: int = 3 * 2**29  # 1.5 GiB of cached features
-    extraction_batch: int = 32
-    device: str | None = None  # None: cuda when available
-    # CPU threads; None: $LOUPE_TRAINER_THREADS, else every CPU this process may use
-    threads: int | None = None
-    loss_hook: LossHook | None = field(default=None, compare=False)
-
-    def recipe(self) -> dict:
-        """What makes two runs' checkpoints interchangeable."""
-        keep = (
-            "views",
-            "max_views",
-            "finetune",
-            "epochs",
-            "batch_size",
-            "lr",
-            "head_lr",
-            "weight_decay",
-            "label_smoothing",
-            "head_c",
-            "holdout_fraction",
-            "retrain_on_all",
-        )
-        return {k: getattr(self, k) for k in keep}
-
-
-@dataclass
-class HoldoutPredictions:
-    images: list[Path]
-    scores: np.ndarray  # [N, C] probabilities
-    targets: np.ndarray  # [N] class indices (multiclass) or [N, C] 0/1 (multilabel)
-    source: Literal["split", "given"]
-
-
-@dataclass
-class TrainingStats:
-    images: int
-    holdout_images: int
-    holdout_source: Literal["split", "given", "none"]
-    backbone: str
-    device: str
-    views: int
-    finetune_epochs_planned: int
-    finetune_epochs_run: float = 0.0  # in this process, all passes
-    feature_extractions: int = 0  # image-views through the frozen backbone in this process
-    views_restored: int = 0  # views read back from checkpoints
-    passes_restored: list[str] = field(default_factory=list)
-    passes: list[str] = field(default_factory=list)
-    final_model: str = ""  # which pass's weights the result holds
-    method: str = ""  # "finetune" or "linear" (the linear head on the frozen backbone)
-    # held-out (accuracy, -log loss) of each method in the split pass
-    selection: dict[str, tuple[float, float]] = field(default_factory=dict)
-    budget_limited: bool = False  # views or epochs were cut to fit the budget
-    recoveries: int = 0  # non-finite losses recovered from
-    checkpoint_saves: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class ClassifierResult:
-    model: ClassifierNet  # eval mode
-    preprocessing: Preprocessing
-    labels: list[str]
-    multilabel: bool
-    holdout: HoldoutPredictions | None
-    stats: TrainingStats
-    # real network inputs (to_input of training images) for the export check, [k, 3, H, W]
-    check_inputs: np.ndarray
+THREADS_ENV = "LOUPE_TRAINER_THREADS"
 
 
 @dataclass(frozen=True)
@@ -170,9 +77,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-THREADS_ENV = "LOUPE_TRAINER_THREADS"
 
 
 def _cpu_threads(requested: int | None) -> int:
@@ -214,8 +118,8 @@ def _sync(device: torch.device) -> None:
 
 
 def _compat_key(
-    train: Sequence[LabelledImage],
-    holdout: Sequence[LabelledImage] | None,
+    train: Sequence[Example],
+    holdout: Sequence[Example] | None,
     labels: Sequence[str],
     multilabel: bool,
     seed: int,
@@ -237,333 +141,361 @@ def _compat_key(
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+@register_recipe(ModelKind.CLASSIFIER, options=TrainOptions)
 def train_classifier(
-    train: list[LabelledImage],
+    examples: list[Example],
     labels: list[str],
     *,
-    multilabel: bool,
-    ctx: TrainingContext,
-    backbone: str = DEFAULT_BACKBONE,
-    holdout: list[LabelledImage] | None = None,
+    context: TrainingContext,
+    starting_point: str | None = None,
+    holdout: list[Example] | None = None,
     options: TrainOptions | None = None,
+    multilabel: bool | None = None,
 ) -> ClassifierResult:
-    """Train a multiclass (softmax) or multilabel (sigmoid) classifier on local images.
+    """Image classification, multiclass (softmax) or multilabel (sigmoid), on local images.
 
-    Raises NotEnoughBudget (before any training work), Cancelled, Diverged, ImagesRejected,
-    ValueError (bad input) or UnknownBackbone/BackboneUnavailable.
+    ``examples``' ``labels`` are category indices into ``labels``; ``multilabel`` None: the
+    data decides (multilabel when an image has more than one label, as
+    ``loupe.runner.examples.LocalDataset.multilabel``). ``starting_point``: an ImageNet
+    backbone of ``trainer.starting_points`` (None: EfficientNet-Lite0). ``holdout``: images to
+    measure the result on (the split between fine-tuning and the linear head is still carved
+    from ``examples``). Raises NotEnoughBudget (before any training work), Cancelled, Diverged,
+    ImagesRejected, ValueError (bad input) or UnknownBackbone/BackboneUnavailable.
     """
-    opts = options or TrainOptions()
-    t_start = time.monotonic()
-    num_classes = len(labels)
-    validate_examples(train, num_classes, multilabel=multilabel)
-    if holdout is not None:
-        validate_examples(holdout, num_classes, multilabel=multilabel, what="hold-out")
-    if ctx.should_stop():
-        raise Cancelled("cancelled before training started")
-    _seed_everything(ctx.seed)
-    device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cpu":
-        torch.set_num_threads(_cpu_threads(opts.threads))
-    progress = ProgressReporter(ctx)
-    progress.report("preparing", 0.0, f"loading backbone {backbone}", force=True)
+    if multilabel is None:
+        multilabel = any(len(example.labels) > 1 for example in examples)
+    run = _ClassifierRun(examples, labels, multilabel, context, starting_point or DEFAULT_BACKBONE, holdout,
+                         options or TrainOptions())
+    return run.run()
 
-    net = load_backbone(backbone)
-    task = "multilabel" if multilabel else "multiclass"
-    pre = net.preprocessing(task)
-    n = len(train)
-    # fine-tuning needs the boundary maps cached; when one view of them would not fit, the
-    # whole backbone is frozen and only pooled features are cached
-    linear_only = (
-        not opts.finetune or _boundary_bytes(net.stages, net.tail_start, pre) * n > opts.max_cache_bytes
-    )
-    tail_start = len(net.stages) if linear_only else net.tail_start
-    bytes_per_view = net.feature_dim * 2 if linear_only else _boundary_bytes(net.stages, tail_start, pre)
-    model = (
-        ClassifierNet(net.stages, tail_start, nn.Linear(net.feature_dim, num_classes), multilabel=multilabel)
-        .to(device)
-        .eval()
-    )
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    for parameter in [*model.tail_parameters(), *model.head.parameters()]:
-        parameter.requires_grad_(True)
-    pristine = {k: v.clone() for k, v in model.state_dict().items()}
 
-    # the split decides between fine-tuning and the linear head, so it is carved even when a
-    # test set is given (which is then what the result's predictions are measured on)
-    train_idx, hold_idx = holdout_split(train, num_classes, ctx.seed, opts.holdout_fraction)
-    n_eval = len(hold_idx) + (len(holdout) if holdout is not None else 0)
+class _ClassifierRun:
+    """One call of train_classifier: the network, its cached features and the training passes.
+    Each phase is a method; ``run`` calls them in order."""
 
-    # --- budget ---------------------------------------------------------------------------
-    timing = _probe(model, pre, device, not linear_only)
-    now = time.monotonic()
-    available = ctx.deadline - now
-    # the shortest useful run: one view of every image, a linear head, evaluation and export
-    shortest = opts.export_reserve_seconds + (n + n_eval) * timing.frozen * 1.5 + 2.0
-    check_budget(images=n, available_seconds=available, estimated_seconds=shortest)
-    eval_reserve = n_eval * timing.frozen * 1.5
-    training_deadline = ctx.deadline - opts.export_reserve_seconds - eval_reserve
+    def __init__(self, train: list[Example], labels: list[str], multilabel: bool, ctx: TrainingContext,
+                 backbone: str, holdout: list[Example] | None, opts: TrainOptions) -> None:
+        self.t_start = time.monotonic()
+        self.train, self.labels, self.multilabel, self.ctx = train, labels, multilabel, ctx
+        self.backbone, self.holdout, self.opts = backbone, holdout, opts
+        self.num_classes = len(labels)
+        validate_examples(train, self.num_classes, multilabel=multilabel)
+        if holdout is not None:
+            validate_examples(holdout, self.num_classes, multilabel=multilabel, what="hold-out")
+        if ctx.should_stop():
+            raise Cancelled("cancelled before training started")
+        _seed_everything(ctx.seed)
+        self.device = torch.device(opts.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if self.device.type == "cpu":
+            torch.set_num_threads(_cpu_threads(opts.threads))
+        self.progress = ProgressReporter(ctx)
+        self.split_scores: np.ndarray | None = None  # the split pass's held-out scores
 
-    views, bytes_limited = _plan_views(n, device, opts, bytes_per_view)
-    time_views = int(0.5 * (training_deadline - now) / max(1e-6, n * timing.frozen * 1.3))
-    budget_limited = time_views < views
-    views = max(1, min(views, time_views))
+    def run(self) -> ClassifierResult:
+        self._build_model()
+        self._plan()
+        maps = self._extract_features()
+        self._train_passes(maps)
+        holdout = self._evaluate()
+        return self._result(holdout)
 
-    key = _compat_key(train, holdout, labels, multilabel, ctx.seed, backbone, opts, linear_only)
-    checkpoints = RunCheckpoints(ctx.checkpoints, key)
-    state = checkpoints.load_state() or {}
-    if state:
-        views = int(state["views"])
-        log.info("resuming a checkpointed run (%s)", ", ".join(sorted(state.get("passes", {}))) or "features")
-    else:
-        state = {"views": views, "passes": {}}
-        checkpoints.save_state(state)
-    stats = TrainingStats(
-        images=n,
-        holdout_images=len(holdout) if holdout is not None else len(hold_idx),
-        holdout_source="given" if holdout is not None else ("split" if hold_idx else "none"),
-        backbone=backbone,
-        device=str(device),
-        views=views,
-        finetune_epochs_planned=0,
-        budget_limited=budget_limited or bytes_limited,
-    )
-    stats.seconds["preparing"] = time.monotonic() - t_start
+    # --- preparing ----------------------------------------------------------------------------
 
-    # --- features -------------------------------------------------------------------------
-    t_phase = time.monotonic()
-    extractor = ViewExtractor(
-        model,
-        pre,
-        device,
-        seed=ctx.seed,
-        batch_size=opts.extraction_batch,
-        should_stop=ctx.should_stop,
-        pooled=linear_only,
-    )
-    planned = n * views
-    done = [0]
-
-    def on_batch(count: int) -> None:
-        done[0] += count
-        rate = (time.monotonic() - t_phase) / max(1, done[0])
-        progress.report(
-            "extracting features",
-            5.0 + 45.0 * done[0] / planned,
-            f"{done[0]}/{planned} image views",
-            eta=(planned - done[0]) * rate + 10.0,
+    def _build_model(self) -> None:
+        """The backbone and a new head; what is frozen, what trains."""
+        opts, n = self.opts, len(self.train)
+        self.progress.report("preparing", 0.0, f"loading backbone {self.backbone}", force=True)
+        net = load_backbone(self.backbone)
+        self.pre = net.preprocessing("multilabel" if self.multilabel else "multiclass")
+        # fine-tuning needs the boundary maps cached; when one view of them would not fit, the
+        # whole backbone is frozen and only pooled features are cached
+        self.linear_only = (
+            not opts.finetune or _boundary_bytes(net.stages, net.tail_start, self.pre) * n > opts.max_cache_bytes
         )
+        tail_start = len(net.stages) if self.linear_only else net.tail_start
+        self.bytes_per_view = (
+            net.feature_dim * 2 if self.linear_only else _boundary_bytes(net.stages, tail_start, self.pre)
+        )
+        head = nn.Linear(net.feature_dim, self.num_classes)
+        model = ClassifierNet(net.stages, tail_start, head, multilabel=self.multilabel).to(self.device).eval()
+        for parameter in model.parameters():
+            parameter.requires_grad_(False)
+        for parameter in [*model.tail_parameters(), *model.head.parameters()]:
+            parameter.requires_grad_(True)
+        self.model = model
+        self.pristine = {k: v.clone() for k, v in model.state_dict().items()}
 
-    soft_deadline = now + 0.5 * (training_deadline - now)
-    maps, report = extract(
-        extractor,
-        train,
-        kind="train",
-        views=views,
-        checkpoints=checkpoints,
-        soft_deadline=soft_deadline,
-        on_batch=on_batch,
-    )
-    stats.views = report.views_done
-    stats.budget_limited |= report.views_done < views
-    stats.feature_extractions = extractor.forwarded
-    stats.views_restored = report.restored
-    stats.seconds["extracting features"] = time.monotonic() - t_phase
-    targets = torch.from_numpy(targets_array(train, num_classes, multilabel))
+    def _plan(self) -> None:
+        """The hold-out split, the budget check, views per image, and the checkpointed state."""
+        opts, ctx, n = self.opts, self.ctx, len(self.train)
+        # the split decides between fine-tuning and the linear head, so it is carved even when a
+        # test set is given (which is then what the result's predictions are measured on)
+        self.train_idx, self.hold_idx = holdout_split(self.train, self.num_classes, ctx.seed,
+                                                      fraction=opts.holdout_fraction)
+        n_eval = len(self.hold_idx) + (len(self.holdout) if self.holdout is not None else 0)
+        self.timing = _probe(self.model, self.pre, self.device, not self.linear_only)
+        now = time.monotonic()
+        # the shortest useful run: one view of every image, a linear head, evaluation and export
+        shortest = opts.export_reserve_seconds + (n + n_eval) * self.timing.frozen * 1.5 + 2.0
+        check_budget(images=n, available_seconds=ctx.deadline - now, estimated_seconds=shortest)
+        eval_reserve = n_eval * self.timing.frozen * 1.5
+        self.training_deadline = ctx.deadline - opts.export_reserve_seconds - eval_reserve
+        # views after the first are dropped when half the training time is gone
+        self.soft_deadline = now + 0.5 * (self.training_deadline - now)
+        views, bytes_limited = _plan_views(n, self.device, opts, self.bytes_per_view)
+        time_views = int(0.5 * (self.training_deadline - now) / max(1e-6, n * self.timing.frozen * 1.3))
+        budget_limited = time_views < views
+        self._load_state(max(1, min(views, time_views)))
+        self.stats = TrainingStats(
+            images=n,
+            holdout_images=len(self.holdout) if self.holdout is not None else len(self.hold_idx),
+            holdout_source="given" if self.holdout is not None else ("split" if self.hold_idx else "none"),
+            backbone=self.backbone,
+            device=str(self.device),
+            views=self.state.views,
+            finetune_epochs_planned=0,
+            budget_limited=budget_limited or bytes_limited,
+        )
+        self.stats.seconds["preparing"] = time.monotonic() - self.t_start
 
-    # --- training passes ------------------------------------------------------------------
-    t_phase = time.monotonic()
-    everything = list(range(n))
-    if hold_idx:
-        passes = [("split", train_idx)] + ([("final", everything)] if opts.retrain_on_all else [])
-    else:
-        passes = [("final", everything)]
-    epochs = 0
-    if not linear_only:
-        per_epoch = sum(len(idx) for _, idx in passes) * timing.tail_step * 1.3
-        fit = int((training_deadline - time.monotonic()) / max(1e-6, per_epoch))
-        epochs = state.get("epochs", min(opts.epochs, fit))
-        stats.budget_limited |= epochs < opts.epochs
-        if epochs < MIN_FINETUNE_EPOCHS:
-            epochs = 0
-    state["epochs"] = epochs
-    stats.finetune_epochs_planned = epochs
-    # fine-tuning is kept only where it beats the linear head on the held-out images
-    method = "finetune" if epochs else "linear"
-    steps_per_pass = {name: -(-len(idx) // opts.batch_size) * epochs for name, idx in passes}
-    total_steps = max(1, sum(steps_per_pass.values()))
-
-    split_scores: np.ndarray | None = None
-    final_weights: dict | None = None
-    steps_before = 0
-    for pass_number, (name, idx) in enumerate(passes):
-        saved = state["passes"].get(name)
-        if saved is not None and saved.get("done"):
-            stats.passes_restored.append(name)
-            stats.final_model = name
-            final_weights = saved["weights"]
-            if name == "split":
-                split_scores = saved["holdout_scores"].numpy()
-                method = saved["method"]
-                stats.selection = dict(saved["selection"])
-            steps_before += steps_per_pass[name]
-            continue
-        model.load_state_dict(pristine)
-        if saved is None:
-            # the linear head: deterministic and quick, recomputed rather than checkpointed
-            with torch.no_grad():
-                emb = _embeddings(
-                    model,
-                    maps,
-                    idx,
-                    device,
-                    opts.extraction_batch,
-                    tick=lambda name=name, at=steps_before: progress.report(
-                        "training", 50.0 + 45.0 * at / total_steps, f"linear head ({name} pass): embeddings"
-                    ),
-                )
-            progress.report(
-                "training", 50.0 + 45.0 * steps_before / total_steps, f"linear head ({name} pass)"
-            )
-            flat_targets = targets[idx].repeat(maps.shape[1], *([1] * (targets.dim() - 1)))
-            head = fit_linear_head(
-                emb, flat_targets.to(device), num_classes, multilabel=multilabel, c=opts.head_c
-            )
-            model.head.load_state_dict(head.state_dict())
-            linear_head = {k: v.detach().cpu().clone() for k, v in model.head.state_dict().items()}
+    def _load_state(self, views: int) -> None:
+        """Resume a checkpointed run of the same data and recipe, else start one with ``views``."""
+        key = _compat_key(self.train, self.holdout, self.labels, self.multilabel, self.ctx.seed, self.backbone,
+                          self.opts, self.linear_only)
+        self.checkpoints = RunCheckpoints(self.ctx.checkpoints, key)
+        state = self.checkpoints.load_state()
+        if state is not None:
+            log.info("resuming a checkpointed run (%s)", ", ".join(sorted(state.passes)) or "features")
         else:
-            linear_head = saved["linear_head"]
+            state = RunState(views=views)
+            self.checkpoints.save_state(state)
+        self.state = state
+
+    # --- features -----------------------------------------------------------------------------
+
+    def _extract_features(self) -> torch.Tensor:
+        """[N, V, ...] float16 boundary maps of every view of every training image."""
+        t_phase = time.monotonic()
+        opts, stats, views = self.opts, self.stats, self.state.views
+        extractor = ViewExtractor(self.model, self.pre, self.device, seed=self.ctx.seed,
+                                  batch_size=opts.extraction_batch, should_stop=self.ctx.should_stop,
+                                  pooled=self.linear_only)
+        planned = len(self.train) * views
+        done = [0]
+
+        def on_batch(count: int) -> None:
+            done[0] += count
+            rate = (time.monotonic() - t_phase) / max(1, done[0])
+            self.progress.report("extracting features", 5.0 + 45.0 * done[0] / planned,
+                                 f"{done[0]}/{planned} image views", eta=(planned - done[0]) * rate + 10.0)
+
+        maps, report = extract(extractor, self.train, kind="train", views=views, checkpoints=self.checkpoints,
+                               soft_deadline=self.soft_deadline, on_batch=on_batch)
+        stats.views = report.views_done
+        stats.budget_limited |= report.views_done < views
+        stats.feature_extractions = extractor.forwarded
+        stats.views_restored = report.restored
+        stats.seconds["extracting features"] = time.monotonic() - t_phase
+        self.targets = torch.from_numpy(targets_array(self.train, self.num_classes, self.multilabel))
+        return maps
+
+    # --- training passes ----------------------------------------------------------------------
+
+    def _plan_passes(self) -> None:
+        """The passes (the split pass on the training part, the final one on every image) and
+        the fine-tuning epochs the budget affords."""
+        opts, stats, state = self.opts, self.stats, self.state
+        everything = list(range(len(self.train)))
+        if self.hold_idx:
+            passes = [("split", self.train_idx)] + ([("final", everything)] if opts.retrain_on_all else [])
+        else:
+            passes = [("final", everything)]
+        epochs = 0
+        if not self.linear_only:
+            per_epoch = sum(len(idx) for _, idx in passes) * self.timing.tail_step * 1.3
+            fit = int((self.training_deadline - time.monotonic()) / max(1e-6, per_epoch))
+            epochs = state.epochs if state.epochs is not None else min(opts.epochs, fit)
+            stats.budget_limited |= epochs < opts.epochs
+            if epochs < MIN_FINETUNE_EPOCHS:
+                epochs = 0
+        state.epochs = epochs
+        stats.finetune_epochs_planned = epochs
+        self.passes, self.epochs = passes, epochs
+        # fine-tuning is kept only where it beats the linear head on the held-out images
+        self.method = "finetune" if epochs else "linear"
+        self.steps_per_pass = {name: -(-len(idx) // opts.batch_size) * epochs for name, idx in passes}
+        self.total_steps = max(1, sum(self.steps_per_pass.values()))
+
+    def _train_passes(self, maps: torch.Tensor) -> None:
+        t_phase = time.monotonic()
+        self._plan_passes()
+        final_weights: dict | None = None
+        steps_before = 0
+        for pass_number, (name, idx) in enumerate(self.passes):
+            saved = self.state.passes.get(name)
+            if isinstance(saved, PassResult):
+                final_weights = self._restore_pass(name, saved)
+                steps_before += self.steps_per_pass[name]
+                continue
+            record, completed = self._run_pass(pass_number, name, idx, saved, maps, steps_before)
+            steps_before += self.steps_per_pass[name]
+            if name == "final" and not completed and final_weights is not None:
+                log.info("the budget ended while retraining on all images; keeping the hold-out pass's model")
+                break
+            final_weights = self._keep_pass(name, record).weights
+        self.stats.method = self.method
+        self.model.load_state_dict(self.pristine)
+        self.model.load_state_dict(final_weights, strict=False)
+        self.model.eval()
+        self.stats.seconds["training"] = time.monotonic() - t_phase
+
+    def _restore_pass(self, name: str, saved: PassResult) -> dict:
+        """A pass a previous attempt finished: its weights (and the split pass's choice)."""
+        self.stats.passes_restored.append(name)
+        self.stats.final_model = name
         if name == "split":
-            model.head.load_state_dict(linear_head)
-            stats.selection["linear"] = _selection_score(model, maps, hold_idx, targets, device)
-        remaining_passes = len(passes) - pass_number
-        pass_deadline = time.monotonic() + (training_deadline - time.monotonic()) / remaining_passes
+            self.split_scores = saved.holdout_scores.numpy()
+            self.method = saved.method
+            self.stats.selection = dict(saved.selection)
+        return saved.weights
+
+    def _run_pass(self, pass_number: int, name: str, idx: list[int], saved: PassProgress | None,
+                  maps: torch.Tensor, steps_before: int) -> tuple[PassResult, bool]:
+        """Train one pass (the linear head, then fine-tuning): its record, and whether it
+        completed (False: the budget ended during fine-tuning)."""
+        self.model.load_state_dict(self.pristine)
+        if saved is None:
+            linear_head = self._linear_head(name, idx, maps, steps_before)
+        else:
+            linear_head = saved.linear_head
+        if name == "split":
+            self.model.head.load_state_dict(linear_head)
+            self.stats.selection["linear"] = _selection_score(self.model, maps, self.hold_idx, self.targets,
+                                                              self.device)
+        remaining_passes = len(self.passes) - pass_number
+        pass_deadline = time.monotonic() + (self.training_deadline - time.monotonic()) / remaining_passes
         completed = True
-        if epochs and method == "finetune":
-            finetuner = Finetuner(
-                model,
-                maps,
-                targets,
-                idx,
-                FinetuneConfig(
-                    epochs=epochs,
-                    batch_size=opts.batch_size,
-                    lr=opts.lr,
-                    head_lr=opts.head_lr,
-                    weight_decay=opts.weight_decay,
-                    label_smoothing=opts.label_smoothing,
-                ),
-                device=device,
-                seed=ctx.seed,
-                pass_name=name,
-                loss_hook=opts.loss_hook,
-            )
-            if saved is not None:
-                finetuner.load_state(saved["finetune"])
-                stats.passes_restored.append(f"{name}@epoch{finetuner.epoch}+{finetuner.step}")
+        if self.epochs and self.method == "finetune":
+            completed = self._finetune(name, idx, maps, saved, linear_head, pass_deadline, steps_before)
+        self.model.eval()
+        return self._pass_result(name, maps), completed
 
-            def on_step(
-                step: int,
-                offset: int = steps_before,
-                name: str = name,
-                per_epoch: int = finetuner.steps_per_epoch,
-            ) -> None:
-                epoch = min(epochs, step // per_epoch + 1)
-                progress.report(
-                    "training",
-                    50.0 + 45.0 * (offset + step) / total_steps,
-                    f"fine-tuning ({name} pass) epoch {epoch}/{epochs}",
-                    eta=(total_steps - offset - step) * timing.tail_step * opts.batch_size + 10.0,
-                )
+    def _keep_pass(self, name: str, record: PassResult) -> PassResult:
+        """The pass's model is the result so far: checkpoint it."""
+        self.stats.final_model = name
+        self.state.passes[name] = record
+        self.checkpoints.save_state(self.state)
+        self.stats.passes.append(name)
+        return record
 
-            def save(ft_state: dict, name: str = name, linear_head: dict = linear_head) -> None:
-                state["passes"][name] = {"done": False, "finetune": ft_state, "linear_head": linear_head}
-                checkpoints.save_state(state)
+    def _linear_head(self, name: str, idx: list[int], maps: torch.Tensor, steps_before: int) -> dict:
+        """Fit the linear head on the embeddings of every cached view (deterministic and quick:
+        recomputed rather than checkpointed); the model's head holds it, a copy is returned."""
+        opts, progress, model = self.opts, self.progress, self.model
+        percent = 50.0 + 45.0 * steps_before / self.total_steps
+        with torch.no_grad():
+            emb = _embeddings(model, maps, idx, self.device, opts.extraction_batch,
+                              tick=lambda: progress.report("training", percent,
+                                                           f"linear head ({name} pass): embeddings"))
+        progress.report("training", percent, f"linear head ({name} pass)")
+        flat_targets = self.targets[idx].repeat(maps.shape[1], *([1] * (self.targets.dim() - 1)))
+        head = fit_linear_head(emb, flat_targets.to(self.device), self.num_classes, multilabel=self.multilabel,
+                               c=opts.head_c)
+        model.head.load_state_dict(head.state_dict())
+        return {k: v.detach().cpu().clone() for k, v in model.head.state_dict().items()}
 
-            outcome = finetuner.run(
-                deadline=pass_deadline,
-                should_stop=ctx.should_stop,
-                on_step=on_step,
-                save=save,
-                checkpoint_every=opts.checkpoint_every_seconds,
-            )
-            stats.finetune_epochs_run += outcome.epochs_run
-            stats.recoveries = max(stats.recoveries, outcome.recoveries)
-            completed = outcome.completed
-            stats.budget_limited |= not completed
-            if name == "split":
-                stats.selection["finetune"] = _selection_score(model, maps, hold_idx, targets, device)
-                if stats.selection["finetune"] < stats.selection["linear"]:
-                    method = "linear"
-                    model.load_state_dict(pristine)
-                    model.head.load_state_dict(linear_head)
-        steps_before += steps_per_pass[name]
-        model.eval()
-        weights = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        record: dict = {"done": True, "weights": _trainable(weights, model)}
+    def _finetune(self, name: str, idx: list[int], maps: torch.Tensor, saved: PassProgress | None,
+                  linear_head: dict, deadline: float, steps_before: int) -> bool:
+        """Fine-tune the tail and head from the linear head until ``deadline``; whether every
+        planned epoch ran. In the split pass, falls back to the linear head when fine-tuning
+        does worse on the held-out images."""
+        opts, stats, epochs = self.opts, self.stats, self.epochs
+        config = FinetuneConfig(epochs=epochs, batch_size=opts.batch_size, lr=opts.lr, head_lr=opts.head_lr,
+                                weight_decay=opts.weight_decay, label_smoothing=opts.label_smoothing)
+        finetuner = Finetuner(self.model, maps, self.targets, idx, config, device=self.device, seed=self.ctx.seed,
+                              pass_name=name, loss_hook=opts.loss_hook)
+        if saved is not None:
+            finetuner.load_state(saved.finetune)
+            stats.passes_restored.append(f"{name}@epoch{finetuner.epoch}+{finetuner.step}")
+
+        def on_step(step: int) -> None:
+            epoch = min(epochs, step // finetuner.steps_per_epoch + 1)
+            self.progress.report(
+                "training", 50.0 + 45.0 * (steps_before + step) / self.total_steps,
+                f"fine-tuning ({name} pass) epoch {epoch}/{epochs}",
+                eta=(self.total_steps - steps_before - step) * self.timing.tail_step * opts.batch_size + 10.0)
+
+        def save(ft_state: FinetuneState) -> None:
+            self.state.passes[name] = PassProgress(linear_head, ft_state)
+            self.checkpoints.save_state(self.state)
+
+        outcome = finetuner.run(deadline=deadline, should_stop=self.ctx.should_stop, on_step=on_step, save=save,
+                                checkpoint_every=opts.checkpoint_every_seconds)
+        stats.finetune_epochs_run += outcome.epochs_run
+        stats.recoveries = max(stats.recoveries, outcome.recoveries)
+        stats.budget_limited |= not outcome.completed
         if name == "split":
-            progress.report("evaluating", 95.0, f"{len(hold_idx)} held-out images", force=True)
-            split_scores = _scores(
-                model,
-                [train[i] for i in hold_idx],
-                pre,
-                device,
-                opts.extraction_batch,
-                tick=lambda done: progress.report("evaluating", 95.0, f"{done}/{len(hold_idx)} images"),
-            )
-            record.update(
-                holdout_scores=torch.from_numpy(split_scores), method=method, selection=stats.selection
-            )
-        if name == "final" and not completed and final_weights is not None:
-            log.info("the budget ended while retraining on all images; keeping the hold-out pass's model")
-            break
-        final_weights = record["weights"]
-        stats.final_model = name
-        state["passes"][name] = record
-        checkpoints.save_state(state)
-        stats.passes.append(name)
-    stats.method = method
-    model.load_state_dict(pristine)
-    model.load_state_dict(final_weights, strict=False)
-    model.eval()
-    stats.seconds["training"] = time.monotonic() - t_phase
+            stats.selection["finetune"] = _selection_score(self.model, maps, self.hold_idx, self.targets,
+                                                           self.device)
+            if stats.selection["finetune"] < stats.selection["linear"]:
+                self.method = "linear"
+                self.model.load_state_dict(self.pristine)
+                self.model.head.load_state_dict(linear_head)
+        return outcome.completed
 
-    # --- evaluation -----------------------------------------------------------------------
-    t_phase = time.monotonic()
-    result_holdout: HoldoutPredictions | None = None
-    if holdout is not None and holdout:
-        progress.report("evaluating", 96.0, f"{len(holdout)} hold-out images", force=True)
-        scores = _scores(
-            model,
-            holdout,
-            pre,
-            device,
-            opts.extraction_batch,
-            tick=lambda done: progress.report("evaluating", 96.0, f"{done}/{len(holdout)} images"),
+    def _pass_result(self, name: str, maps: torch.Tensor) -> PassResult:
+        """The record of a pass just trained: its trainable weights; for the split pass also the
+        method chosen and the held-out images' scores (through the full network)."""
+        weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+        record = PassResult(weights=_trainable(weights, self.model))
+        if name == "split":
+            held = [self.train[i] for i in self.hold_idx]
+            self.progress.report("evaluating", 95.0, f"{len(held)} held-out images", force=True)
+            self.split_scores = _scores(
+                self.model, held, self.pre, self.device, self.opts.extraction_batch,
+                tick=lambda done: self.progress.report("evaluating", 95.0, f"{done}/{len(held)} images"))
+            record.holdout_scores = torch.from_numpy(self.split_scores)
+            record.method, record.selection = self.method, self.stats.selection
+        return record
+
+    # --- evaluation and result ----------------------------------------------------------------
+
+    def _evaluate(self) -> HoldoutPredictions | None:
+        """Predictions on the given hold-out images, else the split pass's on its held-out part."""
+        t_phase = time.monotonic()
+        holdout, stats = self.holdout, self.stats
+        result: HoldoutPredictions | None = None
+        if holdout is not None and holdout:
+            self.progress.report("evaluating", 96.0, f"{len(holdout)} hold-out images", force=True)
+            scores = _scores(self.model, holdout, self.pre, self.device, self.opts.extraction_batch,
+                             tick=lambda done: self.progress.report("evaluating", 96.0,
+                                                                    f"{done}/{len(holdout)} images"))
+            result = HoldoutPredictions([Path(e.path) for e in holdout], scores,
+                                        targets_array(holdout, self.num_classes, self.multilabel), "given")
+        elif self.hold_idx and self.split_scores is not None:
+            held = [self.train[i] for i in self.hold_idx]
+            result = HoldoutPredictions([Path(e.path) for e in held], self.split_scores,
+                                        targets_array(held, self.num_classes, self.multilabel), "split")
+        stats.seconds["evaluating"] = time.monotonic() - t_phase
+        stats.checkpoint_saves = self.checkpoints.saves
+        return result
+
+    def _result(self, holdout: HoldoutPredictions | None) -> ClassifierResult:
+        pre, ctx = self.pre, self.ctx
+        check_inputs = np.stack(
+            [to_input(load_image(self.train[i], draft_size(pre)), pre)[0] for i in range(min(4, len(self.train)))]
         )
-        result_holdout = HoldoutPredictions(
-            [Path(e.path) for e in holdout], scores, targets_array(holdout, num_classes, multilabel), "given"
+        self.progress.report("training", 97.0, "training finished", force=True)
+        return ClassifierResult(
+            model=self.model.to("cpu").eval(),
+            preprocessing=pre,
+            labels=list(self.labels),
+            multilabel=self.multilabel,
+            holdout=holdout,
+            stats=self.stats,
+            check_inputs=check_inputs,
+            progress=lambda phase, percent, message: ctx.progress(phase, percent, message),
         )
-    elif hold_idx and split_scores is not None:
-        held = [train[i] for i in hold_idx]
-        result_holdout = HoldoutPredictions(
-            [Path(e.path) for e in held], split_scores, targets_array(held, num_classes, multilabel), "split"
-        )
-    stats.seconds["evaluating"] = time.monotonic() - t_phase
-    stats.checkpoint_saves = checkpoints.saves
-    check_inputs = np.stack(
-        [to_input(load_image(train[i].path, draft_size(pre)), pre)[0] for i in range(min(4, n))]
-    )
-    progress.report("training", 97.0, "training finished", force=True)
-    return ClassifierResult(
-        model=model.to("cpu").eval(),
-        preprocessing=pre,
-        labels=list(labels),
-        multilabel=multilabel,
-        holdout=result_holdout,
-        stats=stats,
-        check_inputs=check_inputs,
-    )
 
 
 @torch.no_grad()
@@ -632,7 +564,7 @@ def _embeddings(
 @torch.inference_mode()
 def _scores(
     model: ClassifierNet,
-    examples: Sequence[LabelledImage],
+    examples: Sequence[Example],
     pre: Preprocessing,
     device: torch.device,
     batch: int,
@@ -642,18 +574,11 @@ def _scores(
     out = []
     for lo in range(0, len(examples), batch):
         inputs = np.stack(
-            [to_input(load_image(e.path, draft_size(pre)), pre)[0] for e in examples[lo : lo + batch]]
+            [to_input(load_image(e, draft_size(pre)), pre)[0] for e in examples[lo : lo + batch]]
         )
         out.append(model(torch.from_numpy(inputs).to(device)).float().cpu().numpy())
         tick(lo + len(inputs))
     return np.concatenate(out) if out else np.zeros((0, model.head.out_features), dtype=np.float32)
 
 
-__all__ = [
-    "ClassifierResult",
-    "HoldoutPredictions",
-    "TrainOptions",
-    "TrainingStats",
-    "embed",
-    "train_classifier",
-]
+__all__ = ["MIN_FINETUNE_EPOCHS", "RECIPE_VERSION", "THREADS_ENV", "embed", "train_classifier"]

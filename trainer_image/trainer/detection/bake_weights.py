@@ -1,5 +1,6 @@
-"""Build time only: download the COCO weights of the registered pretrained detectors into the
-folder the trainer image sets as $LOUPE_DETECTION_WEIGHTS_DIR. Training never downloads.
+"""Build time only: download the COCO weights of the registered pretrained detectors
+(``trainer.starting_points``, kind "detector") into the folder the trainer image sets as
+$LOUPE_DETECTION_WEIGHTS_DIR. Training never downloads.
 
     python -m trainer.detection.bake_weights /opt/loupe/detection-weights [NAME ...]
 
@@ -15,14 +16,20 @@ import torch
 from torchvision.models import detection as tv_detection
 from torchvision.models._api import WeightsEnum
 
-from trainer.detection.registry import PRETRAINED_DETECTORS, UnknownDetector
+from trainer.starting_points import (
+    UnknownDetector,
+    available_starting_points,
+    is_pretrained_detector,
+    starting_point,
+)
 
 
 def weights_of(name: str) -> WeightsEnum:
     """The torchvision weights entry of a registered detector (no download)."""
-    if name not in PRETRAINED_DETECTORS:
-        raise UnknownDetector(f"unknown pretrained detector {name!r}; known: {', '.join(sorted(PRETRAINED_DETECTORS))}")
-    enum_name, member = PRETRAINED_DETECTORS[name].torchvision_weights.split(".")
+    if not is_pretrained_detector(name):
+        known = ", ".join(available_starting_points("detector"))
+        raise UnknownDetector(f"unknown pretrained detector {name!r}; known: {known}")
+    enum_name, member = starting_point(name).torchvision_weights.split(".")
     return getattr(getattr(tv_detection, enum_name), member)
 
 
@@ -40,7 +47,7 @@ def bake(folder: Path, names: list[str]) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer.detection.bake_weights", description=__doc__.split("\n")[0])
     parser.add_argument("folder", type=Path)
-    parser.add_argument("names", nargs="*", default=sorted(PRETRAINED_DETECTORS))
+    parser.add_argument("names", nargs="*", default=list(available_starting_points("detector")))
     args = parser.parse_args(argv)
     for path in bake(args.folder, args.names):
         print(path)

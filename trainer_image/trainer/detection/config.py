@@ -29,7 +29,7 @@ class DetectorConfig(BaseModel):
     anchor_sizes: tuple[tuple[float, ...], ...] | None = None
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width
     fpn_channels: int = 64
-    # backbone stages before this index stay frozen (ImageNet registry backbones)
+    # backbone stages before this index stay frozen (ImageNet backbones)
     trainable_from: int = 0
     score_threshold: float = Field(DEFAULT_SCORE_THRESHOLD, ge=0.0, lt=1.0)
     nms_threshold: float = Field(0.5, gt=0.0, le=1.0)

@@ -1,5 +1,7 @@
-"""Detection training examples: validated boxes from the orchestration's LocalImage, safe
-decoding exactly as prediction decodes, and a content fingerprint for checkpoint compatibility."""
+"""Detection training examples: the recipe's input (``loupe.runner.examples.Example``, boxes
+relative (left, top, width, height)) validated into the private array form the training loop
+uses, safe decoding exactly as prediction decodes, and a content fingerprint for checkpoint
+compatibility."""
 from __future__ import annotations
 
 import hashlib
@@ -11,9 +13,9 @@ import numpy as np
 from PIL import Image
 
 from loupe.artifacts import Preprocessing
-from loupe.datasets.download import LocalImage
 from loupe.imaging import TRAINING_LIMITS, ImageRejected, decode_image
 from loupe.preprocess import draft_size
+from loupe.runner.examples import Example
 from trainer.errors import ImagesRejected
 
 # COCO's relative boxes are validated to [0, 1] upstream; allow float noise from conversions.
@@ -22,7 +24,8 @@ _SLACK = 1e-6
 
 @dataclass(frozen=True)
 class DetectionExample:
-    """One training image: boxes relative to the image as x1, y1, x2, y2 in [0, 1]."""
+    """One training image as the training loop holds it (built from an Example by
+    ``to_examples``): boxes relative to the image as x1, y1, x2, y2 in [0, 1]."""
 
     path: Path
     source: str  # where the image came from, for messages
@@ -32,7 +35,7 @@ class DetectionExample:
     labels: np.ndarray  # [M] int64, 0-based category indices
 
 
-def to_examples(images: Sequence[LocalImage], num_classes: int, *, what: str = "training") -> list[DetectionExample]:
+def to_examples(images: Sequence[Example], num_classes: int, *, what: str = "training") -> list[DetectionExample]:
     """Validate and convert; raises ValueError naming the image, the box and what was expected."""
     out = []
     for i, image in enumerate(images):
@@ -89,54 +92,3 @@ def fingerprint(examples: Sequence[DetectionExample], labels: Sequence[str]) -> 
         digest.update(np.round(ex.boxes, 6).tobytes())
         digest.update(ex.labels.tobytes())
     return digest.hexdigest()
-
-
-def holdout_split(examples: Sequence[DetectionExample], num_classes: int, seed: int, *, fraction: float,
-                  min_images: int) -> tuple[list[int], list[int]]:
-    """(train indices, hold-out indices), deterministic in ``seed``.
-
-    Only categories with at least ``min_images`` images give any (about ``fraction`` of them):
-    few-shot data cannot spare an image. Rare categories are served first, and an image goes to
-    the hold-out only when every category on it can still give one; images without boxes are
-    held out at the same rate once there are ``min_images`` of them.
-    """
-    keys = [sorted(set(ex.labels.tolist())) or [num_classes] for ex in examples]
-    counts = np.zeros(num_classes + 1, dtype=int)
-    for key in keys:
-        counts[key] += 1
-    quota = np.where(counts >= min_images, np.floor(fraction * counts), 0).astype(int)
-    order = sorted(np.random.default_rng(seed).permutation(len(examples)).tolist(),
-                   key=lambda i: min(counts[c] for c in keys[i]))
-    held: list[int] = []
-    for i in order:
-        if all(quota[c] > 0 for c in keys[i]):
-            quota[keys[i]] -= 1
-            held.append(i)
-    held_set = set(held)
-    return [i for i in range(len(examples)) if i not in held_set], sorted(held)
-
-
-def local_images_from_coco(coco: dict, root: Path, labels: Sequence[str] | None = None
-                           ) -> tuple[list[LocalImage], list[str]]:
-    """LocalImages of a COCO detection file whose images lie under ``root`` (by ``file_name``),
-    filled as ``loupe.datasets.download`` fills them; for benchmarks, tests and local runs.
-    ``labels`` fixes the category order (an evaluation set in a model's label space)."""
-    names = list(labels) if labels is not None else [c["name"] for c in coco["categories"]]
-    index = {}
-    for c in coco["categories"]:
-        if c["name"] not in names:
-            raise ValueError(f"categories: {c['name']!r} is not one of {names}")
-        index[c["id"]] = names.index(c["name"])
-    images = {}
-    for i, entry in enumerate(coco["images"]):
-        images[entry["id"]] = LocalImage(Path(root) / entry["file_name"], f"images[{i}] (file_name "
-                                         f"'{entry['file_name']}')", int(entry["width"]), int(entry["height"]))
-    for annotation in coco["annotations"]:
-        image = images[annotation["image_id"]]
-        label = index[annotation["category_id"]]
-        if "bbox" in annotation:
-            left, top, width, height = (float(v) for v in annotation["bbox"])
-            image.boxes.append((label, left, top, width, height))
-        if label not in image.labels:
-            image.labels.append(label)
-    return list(images.values()), names

@@ -1,5 +1,5 @@
 """mAP@50 of the torch model on hold-out images, measured as evaluation measures the exported
-model (``loupe.evaluations.scoring``): the same decoding, ``to_input`` and COCO metric."""
+model (``loupe.runner.scoring``): the same decoding, ``to_input`` and COCO metric."""
 from __future__ import annotations
 
 import math

@@ -1,7 +1,7 @@
 """torchvision detectors on Loupe's backbones.
 
-Two kinds of starting point, by name (see ``registry``):
-- an ImageNet backbone of ``trainer.backbones`` (offline default EfficientNet-Lite0): its
+Two kinds of starting point, by name (see ``trainer.starting_points``):
+- an ImageNet backbone (offline default EfficientNet-Lite0): its
   1/8, 1/16 and 1/32 feature maps feed a feature pyramid (FPN), under a Faster R-CNN, RetinaNet
   or FCOS head trained from scratch;
 - a COCO-pretrained torchvision detector whose weights were baked into the image: its head gets
@@ -31,6 +31,12 @@ from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastL
 
 from trainer.backbones import Backbone
 from trainer.detection.config import PYRAMID_STRIDES, DetectorConfig
+from trainer.starting_points import (
+    is_pretrained_detector,
+    load_backbone,
+    load_pretrained_detector,
+    starting_point,
+)
 
 BOX_HEAD_DIM = 512  # Faster R-CNN box head width: half torchvision's 1024 (trained from scratch on few images; CPU time)
 # proposals per image the box head trains on (torchvision: 512); few-shot images hold few objects,
@@ -180,7 +186,7 @@ class PyramidBackbone(nn.Module):
 
 
 def build_on_backbone(backbone: Backbone, config: DetectorConfig) -> nn.Module:
-    """A detector with freshly initialised pyramid and head on a pretrained registry backbone."""
+    """A detector with freshly initialised pyramid and head on a pretrained ImageNet backbone."""
     if config.anchor_sizes is None:
         raise ValueError("a detector on an ImageNet backbone needs anchor_sizes")
     channels = config.fpn_channels
@@ -237,3 +243,39 @@ def set_score_threshold(model: nn.Module, value: float) -> None:
         model.roi_heads.score_thresh = value
     else:
         model.score_thresh = value
+
+
+def _adapt_pretrained(model: nn.Module, config: DetectorConfig) -> nn.Module:
+    """A COCO detector -> one for ``config``'s categories: new box predictor, Loupe's input,
+    the backbone body frozen (few shots cannot improve COCO features, only disturb them)."""
+    if not isinstance(model, FasterRCNN):
+        raise TypeError(f"pretrained detector {config.backbone!r} is a {type(model).__name__}; expected FasterRCNN")
+    predictor = model.roi_heads.box_predictor
+    model.roi_heads.box_predictor = FastRCNNPredictor(predictor.cls_score.in_features, config.num_classes + 1)
+    model.roi_heads.score_thresh = config.score_threshold
+    model.roi_heads.nms_thresh = config.nms_threshold
+    model.roi_heads.detections_per_img = config.detections_per_image
+    model.transform = PreprocessedInput(config.input_size)
+    model.backbone.body.requires_grad_(False)
+    return stabilise(model)
+
+
+def build_detector(config: DetectorConfig, *, pretrained: bool = True, backbone: Backbone | None = None
+                   ) -> nn.Module:
+    """The network for ``config``. ``pretrained=False`` skips loading a pretrained detector's
+    weights (a checkpoint will overwrite them all); ``backbone``: the ImageNet backbone, already
+    loaded (it becomes part of the network), else it is loaded here."""
+    if is_pretrained_detector(config.backbone):
+        model = load_pretrained_detector(config.backbone) if pretrained else starting_point(config.backbone).build()
+        return _adapt_pretrained(model, config)
+    return build_on_backbone(backbone or load_backbone(config.backbone), config)
+
+
+def new_parameter_names(model: nn.Module, config: DetectorConfig) -> set[str]:
+    """Parameters that start from random values (trained at the full learning rate); the rest
+    are pretrained and only nudged."""
+    if is_pretrained_detector(config.backbone):
+        prefix = ("roi_heads.box_predictor.",)
+    else:
+        prefix = ("backbone.fpn.", "rpn.", "roi_heads.", "head.")
+    return {name for name, _ in model.named_parameters() if name.startswith(prefix)}

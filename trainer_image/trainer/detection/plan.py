@@ -12,7 +12,7 @@ from trainer.detection.config import DetectorConfig, choose_anchors, choose_inpu
 from trainer.detection.data import DetectionExample
 from trainer.detection.model import pyramid_levels, stage_strides
 from trainer.detection.options import DetectorOptions
-from trainer.detection.registry import is_pretrained_detector, normalisation
+from trainer.starting_points import is_pretrained_detector, normalisation
 
 
 def plan_config(examples: Sequence[DetectionExample], num_classes: int, backbone: str, options: DetectorOptions,

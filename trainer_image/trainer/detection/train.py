@@ -1,4 +1,5 @@
-"""Training a detector within a time budget: ``train_detector``.
+"""Training a detector within a time budget: ``train_detector``, the detector recipe (registered
+for ``ModelKind.DETECTOR`` in ``trainer.recipes``).
 
 The learning-rate schedule is warmup-stable-decay: after a short warmup the rate stays
 constant until the run decides to end - the planned iterations are done, the loss (or the
@@ -19,13 +20,14 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from loupe.artifacts import Preprocessing
-from loupe.datasets.download import LocalImage
-from trainer.backbones import load_backbone
+from loupe.enums import ModelKind
+from loupe.runner.examples import Example
 from trainer.budget import DETECTOR_HOURS_PER_IMAGE, check_budget
 from trainer.context import TrainingContext
 from trainer.detection.checkpoint import (
@@ -38,20 +40,23 @@ from trainer.detection.checkpoint import (
     set_generator_state,
 )
 from trainer.detection.config import DetectorConfig
-from trainer.detection.data import DetectionExample, holdout_split, to_examples
+from trainer.detection.data import DetectionExample, to_examples
 from trainer.detection.evaluate import HoldoutSet
-from trainer.detection.model import freeze_batchnorm, label_offset
+from trainer.detection.model import build_detector, freeze_batchnorm, label_offset, new_parameter_names
 from trainer.detection.options import DetectorOptions, device_of
 from trainer.detection.plan import plan_config, preprocessing_for
-from trainer.detection.registry import (
-    UnknownDetector,
-    available_starting_points,
-    build_detector,
-    is_pretrained_detector,
-    new_parameter_names,
-)
 from trainer.detection.stream import SampleStream, batches
 from trainer.errors import Cancelled, Diverged
+from trainer.recipes import register_recipe
+from trainer.split import holdout_split
+from trainer.starting_points import (
+    DEFAULT_BACKBONE,
+    UnknownDetector,
+    available_starting_points,
+    is_pretrained_detector,
+    load_backbone,
+    preferred_starting_point,
+)
 
 __all__ = ["CHECKPOINT_NAME", "DetectorOptions", "DetectorResult", "DetectorStats", "train_detector"]
 
@@ -81,6 +86,17 @@ class DetectorResult:
     train_images: int = 0
     holdout_images: int = 0
     holdout_metrics: dict | None = None  # modelPerformance of the returned weights on the hold-out
+
+    def export(self, folder: Path) -> None:
+        """Write model.onnx, labels.json and preprocessing.json into ``folder``, the ONNX model
+        checked against the torch model (raises ExportMismatch)."""
+        from trainer.detection.export import export_detector
+
+        export_detector(self, folder)
+
+    def report(self) -> dict:
+        """How the detector was made (network, iterations, why it stopped, hold-out history)."""
+        return asdict(self.stats)
 
     def holdout_performance(self) -> dict:
         """modelPerformance on the hold-out images (given, or split off the training images);
@@ -116,9 +132,6 @@ class DetectorStats:
     seconds: float
     history: list[dict]
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 def _optimizer(model: nn.Module, config: DetectorConfig, options: DetectorOptions) -> torch.optim.Optimizer:
     new = new_parameter_names(model, config)
@@ -147,31 +160,39 @@ class _Snapshot:
         return self.iteration
 
 
-def train_detector(train: list[LocalImage], labels: list[str], *, ctx: TrainingContext,
-                   backbone: str = "efficientnet_lite0", holdout: list[LocalImage] | None = None,
+@register_recipe(ModelKind.DETECTOR, options=DetectorOptions)
+def train_detector(examples: list[Example], labels: list[str], *, context: TrainingContext,
+                   starting_point: str | None = None, holdout: list[Example] | None = None,
                    options: DetectorOptions | None = None) -> DetectorResult:
-    """Train an object detector on ``train`` (boxes relative, as LocalImage holds them; images
-    without boxes are negatives) within ``ctx.deadline``; ``backbone`` names the starting point
-    (``registry.available_starting_points``).
+    """Object detection: a few-shot friendly detector trained within the budget.
 
-    ``holdout``: labelled images not trained on; when given, the run keeps the weights with the
-    best mAP@50 on them and converges when that stops improving. Raises NotEnoughBudget (before
-    training), Cancelled (``ctx.should_stop()``; a checkpoint is saved first), Diverged,
+    Trains on ``examples``' ``boxes`` (images without boxes are negatives) until
+    ``context.deadline``.
+
+    ``starting_point``: a name of ``trainer.starting_points``; None: a COCO-pretrained detector
+    whose weights the image has baked in, else the default ImageNet backbone
+    (``preferred_starting_point``). ``holdout``: labelled images not trained on; when given, the
+    run keeps the weights with the best mAP@50 on them and converges when that stops improving
+    (without, the run holds out a share of its big categories). Raises NotEnoughBudget (before
+    training), Cancelled (``context.should_stop()``; a checkpoint is saved first), Diverged,
     ImagesRejected, UnknownDetector, DetectorWeightsUnavailable, ValueError (bad input, naming
     the image and box).
     """
     options = options or DetectorOptions()
+    if starting_point is None:
+        starting_point = preferred_starting_point(DEFAULT_BACKBONE, gpu=device_of(options).type == "cuda")
+        log.info("detector starting point: %s", starting_point)
     threads = torch.get_num_threads()
     if options.threads:
         torch.set_num_threads(options.threads)
     try:
-        return _train(train, labels, ctx, backbone, holdout, options)
+        return _train(examples, labels, context, starting_point, holdout, options)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(train: list[LocalImage], labels: list[str], ctx: TrainingContext, backbone: str,
-           holdout: list[LocalImage] | None, options: DetectorOptions) -> DetectorResult:
+def _train(train: list[Example], labels: list[str], ctx: TrainingContext, backbone: str,
+           holdout: list[Example] | None, options: DetectorOptions) -> DetectorResult:
     started = time.monotonic()
     if backbone not in available_starting_points():
         raise UnknownDetector(f"unknown detector starting point {backbone!r}; known: "
@@ -187,8 +208,9 @@ def _train(train: list[LocalImage], labels: list[str], ctx: TrainingContext, bac
     if holdout is not None:
         held = to_examples(holdout, len(labels), what="hold-out")
     else:
+        # few-shot data cannot spare an image: only big categories give any
         kept, held_out = holdout_split(examples, len(labels), ctx.seed, fraction=options.holdout_fraction,
-                                       min_images=options.holdout_min_images)
+                                       min_images=options.holdout_min_images, at_least_one=False)
         examples, held = [examples[i] for i in kept], [examples[i] for i in held_out]
     return _Run(examples, labels, held, ctx, backbone, options, started).run()
 

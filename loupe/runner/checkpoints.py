@@ -1,8 +1,16 @@
-"""Training checkpoints kept in blob storage, so a restarted (Spot-requeued) trainer resumes."""
+"""Training checkpoints kept in blob storage, so a restarted (Spot-requeued or resubmitted) job resumes."""
 from __future__ import annotations
+
+from typing import Protocol
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
+
+
+class CheckpointStore(Protocol):
+    def save(self, name: str, data: bytes) -> None: ...
+
+    def load(self, name: str) -> bytes | None: ...
 
 
 class BlobCheckpointStore:

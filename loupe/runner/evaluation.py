@@ -1,4 +1,4 @@
-"""An evaluation run (the trainer in evaluation mode): download the test set, run the model's
+"""An evaluation job (``python -m trainer`` in evaluation mode): download the test set, run the model's
 exported ONNX file over it with the serving preprocessing, and store modelPerformance.
 Needs no torch: it runs the very artifacts that serve predictions."""
 from __future__ import annotations
@@ -11,14 +11,14 @@ from pathlib import Path
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, labels_from_json
 from loupe.coco import Purpose
-from loupe.datasets.download import DatasetUnavailable, download_dataset
-from loupe.enums import EvaluationErrorCode, EvaluationStatus, TrainingErrorCode
-from loupe.evaluations.repository import EvaluationRepository
-from loupe.evaluations.scoring import ExportedModel, performance
-from loupe.jobs.reporting import EvaluationRunReporter
+from loupe.enums import EvaluationErrorCode, TrainingErrorCode
 from loupe.jobs.spec import JobSpec
+from loupe.runner.download import DatasetUnavailable, download_dataset
+from loupe.runner.reporting import RunReporter
+from loupe.runner.scoring import score_exported
+from loupe.runs.record import RunStatus
+from loupe.runs.table import StaleRun
 from loupe.storage.clients import Storage
-from loupe.storage.records import StaleRun
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,7 @@ def _error(code: EvaluationErrorCode, message: str) -> dict[str, str]:
 
 
 def run_evaluation(spec: JobSpec, storage: Storage, scratch_root: str | None = None) -> int:
-    reporter = EvaluationRunReporter(EvaluationRepository(storage), spec.model_name, spec.evaluation_name or "",
-                                     spec.run_id)
+    reporter = RunReporter.for_spec(spec, storage)
     signal.signal(signal.SIGTERM, lambda *_: reporter.stop_requested.set())
     workdir = Path(tempfile.mkdtemp(prefix="loupe-eval-", dir=scratch_root))
     try:
@@ -42,7 +41,7 @@ def run_evaluation(spec: JobSpec, storage: Storage, scratch_root: str | None = N
             for name in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE):
                 (model_dir / name).write_bytes(container.download_blob(spec.output.blob(name)).readall())
         except Exception:
-            reporter.finish(EvaluationStatus.FAILED, error=_error(
+            reporter.finish(RunStatus.FAILED, error=_error(
                 EvaluationErrorCode.MODEL_NOT_FOUND, f"the trained model '{spec.model_name}' could not be read"))
             return 0
         labels = labels_from_json((model_dir / LABELS_FILE).read_bytes())
@@ -51,17 +50,17 @@ def run_evaluation(spec: JobSpec, storage: Storage, scratch_root: str | None = N
                                 progress=lambda done, total: reporter.progress(
                                     "downloading", 80.0 * done / max(1, total), f"{done}/{total} images"))
         reporter.progress("scoring", 80.0, f"{len(test.images)} images")
-        result = performance(ExportedModel(model_dir), test.images)
-        reporter.finish(EvaluationStatus.SUCCEEDED, performance=result)
+        result = score_exported(model_dir, test.images)
+        reporter.finish(RunStatus.SUCCEEDED, performance=result)
     except StaleRun as exc:
         log.warning("stopping: %s no longer belongs to this run", exc)
     except DatasetUnavailable as exc:
         code = (EvaluationErrorCode.DATASET_NOT_FOUND if exc.code is TrainingErrorCode.DATASET_NOT_FOUND
                 else EvaluationErrorCode.DATASET_CORRUPT)
-        reporter.finish(EvaluationStatus.FAILED, error=_error(code, exc.message))
+        reporter.finish(RunStatus.FAILED, error=_error(code, exc.message))
     except Exception as exc:
         log.exception("evaluation failed")
-        reporter.finish(EvaluationStatus.FAILED, error=_error(
+        reporter.finish(RunStatus.FAILED, error=_error(
             EvaluationErrorCode.INTERNAL, f"internal error during evaluation ({type(exc).__name__})"))
     finally:
         reporter.close()

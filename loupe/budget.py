@@ -1,4 +1,4 @@
-"""The retired service's minimum training budget (api-spec.md A.4, from its FAQ), shared by the
+"""The retired service's minimum training budget (from its FAQ; docs/wire-contract.md#training-budget), shared by the
 API (checked when a model is created) and the trainer (checked against the time really left)."""
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ their backend's view and the trainer's heartbeat, so no model stays in flight fo
   budget ends ``failed`` with the reason;
 - a cancel whose job is gone ends ``cancelled``; a preempted (Spot) job is left to the backend's
   requeue and noted in the model's progress.
-Runs from a timer function on Azure and from a thread of the local host.
+Lives above models and evaluations (it reconciles both); runs from a timer function on Azure
+and from a thread of the local host.
 """
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from loupe.enums import EvaluationErrorCode, EvaluationStatus, ModelStatus, TrainingErrorCode
+from loupe.enums import EvaluationErrorCode, TrainingErrorCode
 from loupe.evaluations.record import EvaluationRecord
 from loupe.evaluations.service import EvaluationService
 from loupe.jobs.backend import JobBackend, JobState, JobStatus
 from loupe.models.record import ModelRecord
 from loupe.models.service import ModelService
+from loupe.runs.record import RunStatus
 from loupe.storage.entities import utc_now
 
 log = logging.getLogger(__name__)
@@ -50,9 +52,7 @@ class Reconciler:
 
     def run_once(self) -> list[Action]:
         actions = []
-        for record in self.models.list():
-            if record.status.is_terminal:
-                continue
+        for record in self.models.repo.runs.in_flight():
             try:
                 action = self._reconcile(record)
             except Exception:
@@ -82,7 +82,7 @@ class Reconciler:
             status = self.backend.status(record.job_id)
             if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
                 reason = f"the evaluation stopped unexpectedly: {status.detail or status.state.value}"
-            elif status.state is JobState.RUNNING and record.status is EvaluationStatus.RUNNING:
+            elif status.state is JobState.RUNNING and record.status is RunStatus.RUNNING:
                 last_sign = record.heartbeat or record.started or record.updated
                 if now - last_sign > self.heartbeat_timeout:
                     self.backend.cancel(record.job_id)
@@ -91,7 +91,7 @@ class Reconciler:
             return None
         error = {"code": EvaluationErrorCode.INTERNAL.value, "message": reason}
         updated = self.evaluations.repo.update(record.model_name, record.name, lambda r: r.with_changes(
-            status=EvaluationStatus.FAILED, error=error, progress=None)
+            status=RunStatus.FAILED, error=error, progress=None)
             if not r.status.is_terminal and r.run_id == record.run_id else None)
         return Action(f"{record.model_name}/{record.name}", "failed", reason) if updated else None
 
@@ -104,7 +104,7 @@ class Reconciler:
                                           "starting it); create the model again")
             return None
         status = self.backend.status(record.job_id)
-        if record.status is ModelStatus.CANCELLING:
+        if record.status is RunStatus.CANCELLING:
             return self._reconcile_cancel(record, status)
         if status.state is JobState.PREEMPTED:
             return self._note_preemption(record, status)
@@ -117,7 +117,7 @@ class Reconciler:
             if record.attempt + 1 < MAX_ATTEMPTS and status.state is JobState.COMPLETED:
                 return self._resubmit(record, reason)
             return self._fail(record, f"training stopped unexpectedly: {reason}")
-        if record.status is ModelStatus.TRAINING and status.state is JobState.RUNNING:
+        if record.status is RunStatus.RUNNING and status.state is JobState.RUNNING:
             last_sign = record.heartbeat or record.started or record.updated
             if now - last_sign > self.heartbeat_timeout:
                 self.backend.cancel(record.job_id)
@@ -132,7 +132,7 @@ class Reconciler:
     def _reconcile_cancel(self, record: ModelRecord, status: JobStatus) -> Action | None:
         if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
             updated = self.models.repo.update(record.name, lambda r: r.with_changes(
-                status=ModelStatus.CANCELLED, progress=None) if r.status is ModelStatus.CANCELLING else None)
+                status=RunStatus.CANCELLED, progress=None) if r.status is RunStatus.CANCELLING else None)
             return Action(record.name, "cancelled", status.detail or "the job is gone") if updated else None
         requested = record.cancel_requested or record.updated
         if utc_now() - requested > CANCEL_GRACE:
@@ -146,9 +146,9 @@ class Reconciler:
         def change(r: ModelRecord) -> ModelRecord | None:
             if r.status.is_terminal or r.run_id != record.run_id:
                 return None
-            if r.status is ModelStatus.CANCELLING:
-                return r.with_changes(status=ModelStatus.CANCELLED, progress=None)
-            return r.with_changes(status=ModelStatus.FAILED, error=error, progress=None)
+            if r.status is RunStatus.CANCELLING:
+                return r.with_changes(status=RunStatus.CANCELLED, progress=None)
+            return r.with_changes(status=RunStatus.FAILED, error=error, progress=None)
 
         updated = self.models.repo.update(record.name, change)
         return Action(record.name, "failed", message) if updated else None
