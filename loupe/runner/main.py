@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 from loupe.jobs.spec import JOB_SPEC_ENV, JobSpec
-from loupe.runner.evaluation import run_evaluation
 from loupe.runner.training import Fit, run_training
 from loupe.settings import get_settings
 from loupe.storage.clients import Storage
@@ -47,4 +46,6 @@ def main(fit: Fit, argv: list[str] | None = None) -> int:
     scratch = os.environ.get(SCRATCH_ENV) or None
     if spec.mode == "train":
         return run_training(spec, storage, fit, scratch_root=scratch)
+    from loupe.runner.evaluation import run_evaluation  # a training job need not import it
+
     return run_evaluation(spec, storage, scratch_root=scratch)

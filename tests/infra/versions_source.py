@@ -53,12 +53,17 @@ def requirement_files() -> list[Path]:
     return sorted([*REPO_ROOT.glob("requirements*.txt"), *(REPO_ROOT / "trainer_image").glob("requirements*.txt")])
 
 
-def _logical_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, content) without comments and blank lines, continuation lines joined."""
+def _logical_lines(path: Path, *, inline_comments: bool = True) -> list[tuple[int, str]]:
+    """(line number, content) without comments and blank lines, continuation lines joined.
+
+    ``inline_comments``: requirements files end a line at `` #``; a Dockerfile has only whole-line
+    comments, which do not end a continuation."""
     lines: list[tuple[int, str]] = []
     pending, start = "", 0
     for number, raw in enumerate(path.read_text().splitlines(), 1):
-        content = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        if not inline_comments and raw.strip().startswith("#"):
+            continue
+        content = (re.sub(r"(^|\s)#.*$", "", raw) if inline_comments else raw).strip()
         if not pending:
             start = number
         if content.endswith("\\"):
@@ -142,20 +147,9 @@ class Instruction:
 def dockerfile_instructions(path: Path) -> list[Instruction]:
     """Instructions with continuation lines joined and comment lines dropped."""
     result: list[Instruction] = []
-    pending, start = "", 0
-    for number, raw in enumerate(path.read_text().splitlines(), 1):
-        stripped = raw.strip()
-        if stripped.startswith("#") or (not stripped and not pending):
-            continue
-        if not pending:
-            start = number
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        text = (pending + stripped).strip()
-        pending = ""
+    for line, text in _logical_lines(path, inline_comments=False):
         keyword, _, arguments = text.partition(" ")
-        result.append(Instruction(keyword.upper(), arguments.strip(), start))
+        result.append(Instruction(keyword.upper(), arguments.strip(), line))
     return result
 
 

@@ -11,7 +11,6 @@ from loupe.runner import main as runner
 from loupe.runner.examples import LocalDataset
 from loupe.runner.training import JobContext, TrainedModel
 from trainer.recipes import get_recipe
-from trainer.starting_points import DEFAULT_BACKBONE
 
 log = logging.getLogger("trainer")
 
@@ -21,6 +20,9 @@ def fit_job(spec: JobSpec, train: LocalDataset, context: JobContext) -> TrainedM
     training set. The spec's default backbone leaves the starting point to the recipe (a
     detector prefers COCO weights baked into the image); any other name is used as given. A test
     set, when the spec names one, is never passed: the runner scores the exported model on it."""
+    # torch is imported here, not at start-up: the run reports `running` within a second
+    from trainer.starting_points import DEFAULT_BACKBONE
+
     recipe = get_recipe(spec.model_kind)
     starting_point = None if spec.backbone == DEFAULT_BACKBONE else spec.backbone
     log.info("training %s with recipe %s on %d images (%d categories)", spec.model_kind.value, recipe.name,
