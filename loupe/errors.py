@@ -3,6 +3,7 @@ it concerns. The HTTP layer renders them in the envelope of docs/wire-contract.m
 for it (the same errors reach blob/timer functions, which only log them)."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -60,3 +61,35 @@ def conflict(code: str, message: str) -> ServiceError:
 
 def precondition_failed(message: str) -> ServiceError:
     return ServiceError(412, "PreconditionFailed", message)
+
+
+# --- user text in messages and names
+
+# How much of a user's input a message repeats (docs/wire-contract.md#limits): enough to recognise
+# it, never enough to make an error (or a stored validation) as large as the input.
+SHOWN_CHARS = 200
+
+# C0 and C1 controls (DEL included) and the bidirectional embeddings, overrides and isolates,
+# which can make a name display as something else ("evil\u202egpj.exe" reads "evilexe.jpg").
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]").search
+_FORBIDDEN_NAMES = {0x202A: "LEFT-TO-RIGHT EMBEDDING", 0x202B: "RIGHT-TO-LEFT EMBEDDING",
+                    0x202C: "POP DIRECTIONAL FORMATTING", 0x202D: "LEFT-TO-RIGHT OVERRIDE",
+                    0x202E: "RIGHT-TO-LEFT OVERRIDE", 0x2066: "LEFT-TO-RIGHT ISOLATE",
+                    0x2067: "RIGHT-TO-LEFT ISOLATE", 0x2068: "FIRST STRONG ISOLATE",
+                    0x2069: "POP DIRECTIONAL ISOLATE"}
+
+
+def shown(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` as a message may repeat it: at most ``limit`` characters, then "…"."""
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` may not be a name or label (a control or bidirectional-formatting character), or None."""
+    found = _FORBIDDEN(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    kind = _FORBIDDEN_NAMES.get(code, "a control character")
+    return (f"contains U+{code:04X} ({kind}) at position {found.start()}; control and bidirectional "
+            "formatting characters are not allowed")

@@ -62,5 +62,7 @@ def draft_size(pre: Preprocessing) -> tuple[int, int]:
 
 
 def decode_for_model(data: bytes, limits: ImageLimits, pre: Preprocessing) -> tuple[Image.Image, ImageInfo]:
-    """Safe decode (raises ImageRejected) at the draft size of ``pre``."""
+    """Safe decode (raises ImageRejected) at the draft size of ``pre``: a JPEG at its DCT scale, a
+    non-JPEG over 64 MB decoded box-reduced before conversion; what either allocates is bounded
+    before decoding (loupe.imaging). Ordinary images decode whole, as they always did."""
     return decode_image(data, limits, draft_size=draft_size(pre))

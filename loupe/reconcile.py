@@ -80,6 +80,8 @@ class Reconciler:
                 reason = "the evaluation job was never submitted"
         else:
             status = self.backend.status(record.job_id)
+            if status.state is JobState.NOT_FOUND and self._still_reporting(record, now):
+                return None  # the backend lost track of it, but the job itself is alive
             if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
                 reason = f"the evaluation stopped unexpectedly: {status.detail or status.state.value}"
             elif status.state is JobState.RUNNING and record.status is RunStatus.RUNNING:
@@ -95,6 +97,12 @@ class Reconciler:
             if not r.status.is_terminal and r.run_id == record.run_id else None)
         return Action(f"{record.model_name}/{record.name}", "failed", reason) if updated else None
 
+    def _still_reporting(self, record: ModelRecord | EvaluationRecord, now) -> bool:
+        """The run's own heartbeat is fresh: its job is alive whatever the backend says, and a run
+        that is alive and reporting is never failed (it fails once the heartbeat goes stale)."""
+        return (record.status is RunStatus.RUNNING and record.heartbeat is not None
+                and now - record.heartbeat <= self.heartbeat_timeout)
+
     # --- one model
     def _reconcile(self, record: ModelRecord) -> Action | None:
         now = utc_now()
@@ -108,6 +116,8 @@ class Reconciler:
             return self._reconcile_cancel(record, status)
         if status.state is JobState.PREEMPTED:
             return self._note_preemption(record, status)
+        if status.state is JobState.NOT_FOUND and self._still_reporting(record, now):
+            return None  # the backend lost track of it (e.g. a restarted host), but the trainer is alive
         if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
             # the trainer writes its own outcome before it exits; reaching here means it could not
             if status.state is JobState.NOT_FOUND:

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     batch_max_task_retries: int = 3
     # --init forwards SIGTERM (cancel) to the trainer; PyTorch data loaders need shared memory
     batch_container_run_options: str = "--shm-size=8g --init"
+    # --- read by the trainer; the job backends forward them from the host to every run
+    # CPU threads per trainer (None: every CPU it may use); 1 suits a shared development machine
+    trainer_threads: int | None = Field(default=None, ge=1)
+    # where the trainer finds ImageNet backbones / COCO detector weights (<name>.pth); the trainer
+    # image bakes its own in, so only the local backend forwards these
+    backbone_weights_dir: str | None = None
+    detection_weights_dir: str | None = None
     # how long a trainer may stay silent before the reconciler declares it dead
     heartbeat_timeout_seconds: int = 120
     # how often the reconciler runs: the Azure timer's schedule and the local host's thread

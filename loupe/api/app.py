@@ -7,18 +7,33 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from loupe import __version__
 from loupe.api.body import errors_to_bad_request
 from loupe.api.errors import error_response
 from loupe.api.middleware import ApiKeyMiddleware, ApiVersionMiddleware, CollapseSlashesMiddleware
+from loupe.api.openapi import install as install_openapi
 from loupe.api.routes import analyze, datasets, evaluations, models
-from loupe.errors import ServiceError
+from loupe.errors import ServiceError, shown
 from loupe.services import Services
 
 log = logging.getLogger(__name__)
 
 _STATUS_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType"}
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves on this path. FastAPI has one route per method, and Starlette's
+    405 names only the first route that matched the path; RFC 9110 wants them all in ``Allow``.
+    Each method is tried against the routes through ``matches``, which sees into included routers."""
+    routes = request.app.router.routes
+    allowed = [method for method in _METHODS
+               if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)]
+    return ", ".join(allowed)
 
 
 def create_app(services: Services | None = None) -> FastAPI:
@@ -29,6 +44,7 @@ def create_app(services: Services | None = None) -> FastAPI:
         summary="Azure AI Vision model customization API, self-hosted: datasets, models, evaluations, analyze.",
     )
     app.state.services = services
+    install_openapi(app)
     app.include_router(datasets.router)
     app.include_router(models.router)
     app.include_router(evaluations.router)
@@ -50,9 +66,11 @@ def create_app(services: Services | None = None) -> FastAPI:
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _STATUS_CODES.get(exc.status_code, str(exc.status_code))
         message = "Resource not found." if exc.status_code == 404 else str(exc.detail)
+        headers = dict(exc.headers or {})
         if exc.status_code == 405:
-            message = f"The method {request.method} is not allowed on {request.url.path}."
-        return error_response(ServiceError(exc.status_code, code, message))
+            message = f"The method {shown(request.method, 20)} is not allowed on {shown(request.url.path)}."
+            headers["Allow"] = allowed_methods(request)
+        return error_response(ServiceError(exc.status_code, code, message, headers=headers))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,15 @@ from loupe.errors import bad_request
 T = TypeVar("T")
 MAX_TOP = 30
 
+# the query parameters ``page`` reads, for the OpenAPI document (openapi_extra of the list routes)
+PAGING = {"parameters": [
+    {"name": "skip", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 0, "default": 0},
+     "description": "How many items to skip."},
+    {"name": "top", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": MAX_TOP, "default": MAX_TOP},
+     "description": f"How many items to return, at most {MAX_TOP}."},
+]}
+
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int | None) -> int:
     raw = request.query_params.get(name)

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from loupe.coco.issues import IssueCollector
 from loupe.coco.quotas import Purpose, dimension_range
 from loupe.coco.report import CocoReport, ImageCheckResult, ImageEntry
+from loupe.errors import shown
 from loupe.imaging import TRAINING_LIMITS, ImageLimits, ImageRejected, decode_image
 
 IMAGE_NOT_FOUND = "ImageNotFound"
@@ -58,14 +59,14 @@ def _check_one(
     try:
         data = fetch(entry)
     except ImageFetchError as exc:
-        return [(True, exc.code, entry.target, f"{where}: {exc.message}")]
+        return [(True, exc.code, entry.target, f"{where}: {shown(exc.message)}")]
     except Exception as exc:  # a fetcher bug or a network error must not abort the whole check
         return [
             (
                 True,
                 IMAGE_FETCH_FAILED,
                 entry.target,
-                f"{where}: could not be fetched ({type(exc).__name__}: {exc})",
+                f"{where}: could not be fetched ({type(exc).__name__}: {shown(str(exc))})",
             )
         ]
     # Decoding is CPU- and memory-bound: at most one decode per core, however many fetches run.
@@ -74,9 +75,9 @@ def _check_one(
             image, info = decode_image(bytes(data), limits, draft_size=DRAFT_SIZE)
             image.close()
         except ImageRejected as exc:
-            return [(True, exc.code, entry.target, f"{where}: {exc.message}")]
+            return [(True, exc.code, entry.target, f"{where}: {shown(exc.message)}")]
         except Exception as exc:
-            return [(True, "InvalidImageFormat", entry.target, f"{where}: cannot be decoded ({exc})")]
+            return [(True, "InvalidImageFormat", entry.target, f"{where}: cannot be decoded ({shown(str(exc))})")]
     declared = (entry.width, entry.height)
     if (
         entry.width

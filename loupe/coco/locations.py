@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loupe.coco.issues import IssueCollector, describe_value, quote
+from loupe.coco.quotas import MAX_URL_LENGTH
 
 # Azure blob names are at most 1024 characters.
 MAX_FILE_NAME_LENGTH = 1024
@@ -64,13 +65,19 @@ class LocationChecker:
     """Checks image locations of one file, reporting into ``errors``.
 
     ``allowed_origins`` caches the policy's verdict per origin; the hot loop in structure.py reads
-    it directly for plain URLs, keyed like ``url[: plain_url(url).end(3)]``.
+    it directly for plain URLs, keyed like ``url[: plain_url(url).end(3)]``. A policy that judges
+    more finely than by origin (Loupe's own account: by container) has a ``scope(url)`` method
+    giving the key its verdict holds for, and may have ``why(url)``: the reason for a refusal
+    other than "host not allowed".
     """
 
     def __init__(self, errors: IssueCollector, url_allowed: Callable[[str], bool] | None) -> None:
         self.errors = errors
         self.url_allowed = url_allowed
         self.allowed_origins: dict[str, bool] = {}
+        self.scope: Callable[[str], str] | None = getattr(url_allowed, "scope", None)
+        self.why: Callable[[str], str | None] | None = getattr(url_allowed, "why", None)
+        self.reasons: dict[str, str | None] = {}
 
     def file_name_ok(self, name: Any, index: int) -> bool:
         problem = file_name_problem(name)
@@ -103,6 +110,14 @@ class LocationChecker:
                 f"{target} must be an http(s) URL string, found {describe_value(value)}",
             )
             return False
+        if len(value) > MAX_URL_LENGTH:
+            self.errors.add(
+                "InvalidUrl",
+                target,
+                f"{target} is {len(value)} characters long; at most {MAX_URL_LENGTH} are allowed "
+                f"(found {quote(value)})",
+            )
+            return False
         m = plain_url(value)
         if m is not None and not (m[3] and int(m[3][1:]) > 65535):
             origin, host = value[: m.end(3)], m[2]
@@ -110,21 +125,31 @@ class LocationChecker:
             origin, host = self._parsed_origin(value, target)
             if origin is None:
                 return False
-        allowed = self.allowed_origins.get(origin)
+        key = origin if self.scope is None else self.scope(value)
+        allowed = self.allowed_origins.get(key)
         if allowed is None:
-            try:
-                allowed = self.url_allowed is None or bool(self.url_allowed(value))
-            except Exception:  # a policy that fails refuses
-                allowed = False
-            self.allowed_origins[origin] = allowed
-        if not allowed:
+            allowed, self.reasons[key] = self._judge(value)
+            self.allowed_origins[key] = allowed
+        reason = self.reasons.get(key)
+        if reason:
+            self.errors.add("ImageUrlNotAllowed", target, f"{target}: {reason}")
+        elif not allowed:
             self.errors.add(
                 "ForeignImageHost",
                 target,
-                f"{target} points at host '{host}', which is not an allowed image host; Loupe fetches images "
-                "only from its storage account and the configured hosts (LOUPE_ALLOWED_STORAGE_HOSTS)",
+                f"{target} points at host {quote(host)}, which is not an allowed image host; Loupe fetches "
+                "images only from its storage account and the configured hosts (LOUPE_ALLOWED_STORAGE_HOSTS)",
             )
         return allowed
+
+    def _judge(self, url: str) -> tuple[bool, str | None]:
+        """The policy's verdict on ``url``, and its reason for a refusal when it gives one."""
+        try:
+            if self.url_allowed is None or self.url_allowed(url):
+                return True, None
+            return False, self.why(url) if self.why is not None else None
+        except Exception:  # a policy that fails refuses
+            return False, None
 
     def _parsed_origin(self, value: str, target: str) -> tuple[str | None, str]:
         """Checks a URL the fast pattern did not take; (origin, host), or (None, "") after an error."""

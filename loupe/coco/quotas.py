@@ -51,3 +51,13 @@ def dimension_range(purpose: Purpose) -> tuple[int, int]:
     """Width/height bounds; the same for both kinds."""
     q = QUOTAS[(AnnotationKind.CLASSIFICATION, Purpose(purpose))]
     return q.min_dim, q.max_dim
+
+
+# Loupe's own limits on what a file may hold beyond the quotas (docs/wire-contract.md#limits): a
+# category name becomes a tag name, stored with the dataset's validation and echoed in results;
+# all of them together must fit the dataset's record (a Table entity, 1 MiB).
+MAX_CATEGORY_NAME_LENGTH = 255
+MAX_CATEGORY_NAMES_CHARS = 65_536
+# An image URL (absolute_url / coco_url): a blob name is at most 1024 characters, percent-encoded
+# up to three times that, plus the account and container.
+MAX_URL_LENGTH = 4_096

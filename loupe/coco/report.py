@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field, SkipValidation
 
 from loupe.coco.issues import Issue
 from loupe.enums import AnnotationKind
+from loupe.errors import shown
 
 
 class CategorySummary(BaseModel):
@@ -38,7 +39,7 @@ class ImageEntry(NamedTuple):
         return f"images[{self.index}]"
 
     def describe(self) -> str:
-        where = f"url '{self.url}'" if self.url else f"file_name '{self.file_name}'"
+        where = f"url '{shown(self.url)}'" if self.url else f"file_name '{shown(self.file_name)}'"
         return f"images[{self.index}] ({where})"
 
 

@@ -21,12 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from loupe.coco.issues import MISSING, IssueCollector, describe_value
+from loupe.coco.issues import MISSING, IssueCollector, describe_value, quote
 from loupe.coco.locations import MAX_FILE_NAME_LENGTH, LocationChecker, plain_file_name, plain_url
 from loupe.coco.parsing import MAX_COCO_BYTES, gc_paused, parse_json
-from loupe.coco.quotas import Purpose, Quota, dimension_range, quota_for
+from loupe.coco.quotas import (
+    MAX_CATEGORY_NAME_LENGTH,
+    MAX_CATEGORY_NAMES_CHARS,
+    Purpose,
+    Quota,
+    dimension_range,
+    quota_for,
+)
 from loupe.coco.report import CategorySummary, CocoReport, ImageEntry
 from loupe.enums import AnnotationKind
+from loupe.errors import shown, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +88,8 @@ def parse_and_validate(
         checker.errors.add(
             "InternalValidationError",
             "",
-            f"validation stopped on an internal error ({type(exc).__name__}: {exc}); please report this file",
+            f"validation stopped on an internal error ({type(exc).__name__}: {shown(str(exc))}); "
+            "please report this file",
         )
     report = checker.report()
     return report, (doc if report.ok else None)
@@ -224,6 +233,7 @@ class _Checker:
         first = [0] * (n + 1)  # by id: 1 + index of the category with that id
         names: list[str | None] = [None] * (n + 1)
         name_at: dict[str, int] = {}
+        total_chars = 0
         for j, c in enumerate(cats):
             if type(c) is not dict:
                 self.errors.add(
@@ -251,18 +261,44 @@ class _Checker:
                     f"found {describe_value(name)}",
                 )
                 continue
+            if not self.category_name_ok(name, target):
+                continue
+            total_chars += len(name)
             if name in name_at:
                 self.warnings.add(
                     "DuplicateCategoryName",
                     target,
-                    f'{target} "{name}" is also the name of categories[{name_at[name]}]; '
+                    f"{target} {quote(name)} is also the name of categories[{name_at[name]}]; "
                     "duplicate names may harm the model and make predictions ambiguous",
                 )
             else:
                 name_at[name] = j
             if id_ok:
                 names[cid] = name
+        if total_chars > MAX_CATEGORY_NAMES_CHARS:
+            self.errors.add(
+                "CategoryNamesTooLong",
+                "categories",
+                f"the category names take {total_chars} characters together; at most "
+                f"{MAX_CATEGORY_NAMES_CHARS} are allowed (they are stored with the dataset)",
+            )
         return first, names
+
+    def category_name_ok(self, name: str, target: str) -> bool:
+        """Length and characters of a label (docs/wire-contract.md#limits); reports what is wrong."""
+        if len(name) > MAX_CATEGORY_NAME_LENGTH:
+            self.errors.add(
+                "InvalidCategoryName",
+                target,
+                f"{target} is {len(name)} characters long; at most {MAX_CATEGORY_NAME_LENGTH} are allowed "
+                f"(found {quote(name)})",
+            )
+            return False
+        problem = text_problem(name)
+        if problem:
+            self.errors.add("InvalidCategoryName", target, f"{target} {quote(name)} {problem}")
+            return False
+        return True
 
     def check_images(self, images: list[Any]) -> list[int]:
         n = len(images)
@@ -271,6 +307,7 @@ class _Checker:
         safe_name, url_match = plain_file_name, plain_url
         locations = self.locations
         allowed_origins = locations.allowed_origins
+        scope = locations.scope
         missing = MISSING
         entries = self.entries
         append = entries.append
@@ -304,7 +341,7 @@ class _Checker:
             if url is not None or coco_url is not None:
                 # fast path: one plain http(s) URL on an origin already allowed
                 m = url_match(url) if coco_url is None and type(url) is str else None
-                if m is None or allowed_origins.get(url[: m.end(3)]) is not True:
+                if m is None or allowed_origins.get(url[: m.end(3)] if scope is None else scope(url)) is not True:
                     url = locations.image_url(im, i)
                     location_ok = location_ok and url is not None
             if location_ok:
@@ -610,7 +647,7 @@ class _Checker:
             if quota is None or n_images >= quota.min_images_per_category:
                 continue
             target = f"categories[{j}]"
-            label = f'{target} (id {cid}, "{name}")'
+            label = f"{target} (id {cid}, {quote(name or '')})"
             if training or n_images:
                 self.errors.add(
                     "TooFewImagesPerCategory",

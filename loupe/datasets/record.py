@@ -11,7 +11,16 @@ from pydantic import SecretStr
 from loupe.datasets.validation import DatasetValidation
 from loupe.enums import AnnotationKind, StorageAuthKind
 from loupe.jobs.spec import DatasetSource
-from loupe.storage.entities import get_json, parse_time, put_json, utc_now, wire_time
+from loupe.storage.entities import (
+    ENTITY_BUDGET_BYTES,
+    TooLargeToStore,
+    entity_bytes,
+    get_json,
+    parse_time,
+    put_json,
+    utc_now,
+    wire_time,
+)
 
 PARTITION = "dataset"
 DatasetSourceKind = Literal["api", "blob"]
@@ -93,6 +102,21 @@ class DatasetRecord:
         put_json(entity, "validation", self.validation.model_dump(mode="json") if self.validation else None)
         put_json(entity, "blobEtags", self.blob_etags)
         return {k: v for k, v in entity.items() if v is not None}
+
+    def oversize_field(self) -> str | None:
+        """The field that makes this record too large for one Table entity, or None when it fits.
+        The limits of loupe.datasets.limits keep every record below it; this is the last check."""
+        try:
+            entity = self.to_entity()
+        except TooLargeToStore as exc:
+            return exc.key
+        if entity_bytes(entity) <= ENTITY_BUDGET_BYTES:
+            return None
+        sizes: dict[str, int] = {}
+        for key, value in entity.items():
+            field_name = key.partition("__")[0]
+            sizes[field_name] = sizes.get(field_name, 0) + (len(value) if isinstance(value, str) else 0)
+        return max(sizes, key=sizes.__getitem__)
 
     @classmethod
     def from_entity(cls, entity: dict[str, Any]) -> "DatasetRecord":

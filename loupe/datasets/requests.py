@@ -6,13 +6,12 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+from loupe.datasets.limits import MAX_ANNOTATION_FILES, MAX_CUSTOM_PROPERTIES
 from loupe.enums import AnnotationKind, StorageAuthKind
 from loupe.wire import WireModel
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$")
 NAME_MAX_LENGTH = 255
-MAX_CUSTOM_PROPERTIES = 10
-MAX_ANNOTATION_FILES = 100
 
 
 def name_problem(name: str) -> str | None:
@@ -21,7 +20,7 @@ def name_problem(name: str) -> str | None:
         return "the name is empty"
     if len(name) > NAME_MAX_LENGTH:
         return f"the name is {len(name)} characters long; at most {NAME_MAX_LENGTH} are allowed"
-    if not NAME_PATTERN.match(name):
+    if not NAME_PATTERN.fullmatch(name):
         return ("the name must start with a letter or digit and contain only letters, digits, '.', '_' and '-' "
                 "(pattern ^[a-zA-Z0-9][a-zA-Z0-9._-]*$)")
     return None

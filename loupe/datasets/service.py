@@ -8,11 +8,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from loupe.datasets import limits
 from loupe.datasets.record import PARTITION, DatasetRecord
 from loupe.datasets.requests import DatasetIn, name_problem
 from loupe.datasets.validation import DatasetValidation, DatasetValidator, Problem
 from loupe.enums import AnnotationKind
-from loupe.errors import ServiceError, bad_request, conflict, detail, not_found, precondition_failed
+from loupe.errors import ServiceError, bad_request, conflict, detail, not_found, precondition_failed, shown
 from loupe.storage.blob_access import BlobReader
 from loupe.storage.clients import Storage
 from loupe.storage.dataset_files import AnnotationFileUnreadable
@@ -25,7 +26,22 @@ log = logging.getLogger(__name__)
 def check_name(name: str, what: str = "dataset") -> None:
     problem = name_problem(name)
     if problem:
-        raise bad_request(f"Invalid {what} name '{name[:300]}': {problem}.", target="name", inner_code="BadArgument")
+        raise bad_request(f"Invalid {what} name '{shown(name)}': {problem}.", target="name", inner_code="BadArgument")
+
+
+def check_limits(body: DatasetIn) -> None:
+    """Sizes and characters of what the body would store (docs/wire-contract.md#limits), before any read."""
+    limits.check_annotation_uris(body.annotation_file_uris)
+    limits.check_custom_properties(body.custom_properties)
+    limits.check_sas_token(body.authentication.sas_token if body.authentication else None)
+
+
+def check_fits(record: DatasetRecord) -> None:
+    """The last check before a write: the record fits one Table entity (the limits above make it)."""
+    field = record.oversize_field()
+    if field:
+        raise bad_request(f"The dataset is too large to store: its {field} exceeds what a dataset record "
+                          "may hold (docs: Limits).", target=field, inner_code="BadArgument")
 
 
 def matches(if_match: str | None, etag: str) -> bool:
@@ -90,6 +106,7 @@ class DatasetService:
         if missing:
             raise bad_request(f"The request body is invalid: {missing[0]}: this property is required.",
                               target=missing[0], inner_code="BadArgument")
+        check_limits(body)
         if self.find(name) is not None:
             raise conflict("DatasetAlreadyExists", f"Dataset '{name}' already exists.")
         auth = body.authentication
@@ -107,6 +124,7 @@ class DatasetService:
             source="api",
             validation=validation,
         )
+        check_fits(record)
         try:
             self.store.create(record)
         except AlreadyExists:
@@ -117,6 +135,7 @@ class DatasetService:
     def update(self, name: str, body: DatasetIn, if_match: str | None) -> DatasetRecord:
         check_name(name)
         self._check_body_name(name, body)
+        check_limits(body)
         stored = self.find(name)
         if stored is None:
             raise not_found("Dataset", name)
@@ -147,6 +166,7 @@ class DatasetService:
             changes["validation"] = validation
             changes["source"] = "api"
         updated = current.changed(**changes)
+        check_fits(updated)
         try:
             self.store.replace(updated, stored.table_etag)
         except ConcurrentChange:
@@ -168,5 +188,5 @@ class DatasetService:
     @staticmethod
     def _check_body_name(name: str, body: DatasetIn) -> None:
         if body.name is not None and body.name != name:
-            raise bad_request(f"The body's name '{body.name[:300]}' differs from the name in the URL '{name}'.",
+            raise bad_request(f"The body's name '{shown(body.name)}' differs from the name in the URL '{name}'.",
                               target="name", inner_code="BadArgument")

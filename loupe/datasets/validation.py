@@ -21,17 +21,22 @@ from loupe.coco import (
     check_images,
     validate_coco,
 )
+from loupe.coco.quotas import MAX_CATEGORY_NAMES_CHARS, QUOTAS
+from loupe.datasets import limits
 from loupe.enums import AnnotationKind
+from loupe.errors import shown
 from loupe.imaging import ImageLimits
 from loupe.settings import Settings
 from loupe.storage.blob_access import BlobLocation, BlobReader, BlobReadError, BlobUrlError
-from loupe.storage.dataset_files import DatasetFiles
-from loupe.storage.entities import utc_now, wire_time
+from loupe.storage.dataset_files import MAX_ANNOTATION_FILE_BYTES, AnnotationFileUnreadable, DatasetFiles
+from loupe.storage.entities import json_bytes, utc_now, wire_time
 
 # Image checks accept what either purpose accepts (training: 10..10240 px, evaluation: 10..16000 px);
 # the per-purpose dimension rules are applied to the declared sizes by the structure check.
 IMAGE_CHECK_LIMITS = ImageLimits(max_bytes=20 * 1024 * 1024, min_dim=10, max_dim=16000)
 MAX_LISTED_ISSUES = 50
+# distinct categories of all the files together: the largest quota (docs/wire-contract.md#limits)
+MAX_CATEGORIES = max(quota.max_categories for quota in QUOTAS.values())
 
 Status = Literal["valid", "evaluationOnly", "invalid"]
 
@@ -110,8 +115,54 @@ class DatasetValidation(BaseModel):
 
 
 def _prefixed(issues: list[Issue], prefix: str) -> list[Problem]:
-    return [Problem(code=issue.code, target=f"{prefix}.{issue.target}" if issue.target else prefix,
-                    message=issue.message) for issue in issues]
+    # messages quote user input only as short prefixes; the cap keeps any other text bounded too
+    return [Problem(code=issue.code, target=shown(f"{prefix}.{issue.target}" if issue.target else prefix, 300),
+                    message=shown(issue.message, limits.MAX_PROBLEM_MESSAGE)) for issue in issues]
+
+
+def fit_for_storage(validation: DatasetValidation) -> DatasetValidation:
+    """The summary with fewer listed errors and warnings if it would not fit its share of the
+    dataset's record (docs/wire-contract.md#limits); the counts stay whole."""
+    errors, warnings = list(validation.errors), list(validation.warnings)
+    while json_bytes(validation.model_dump(mode="json")) > limits.VALIDATION_MAX_BYTES:
+        if warnings:
+            warnings = warnings[: len(warnings) // 2]
+        elif len(errors) > 1:
+            errors = errors[: len(errors) // 2]
+        else:  # only the category list is left, and the category limits keep it below the budget
+            break
+        validation = validation.model_copy(update={"errors": errors, "warnings": warnings})
+    return validation
+
+
+def _merged_categories(checks: list["_FileCheck"]) -> tuple[list[CategoryCount], list[Problem]]:
+    """The categories of all files merged by name, and what is wrong with them as a whole."""
+    categories: dict[str, CategoryCount] = {}
+    for check in checks:
+        for category in check.report.categories:
+            merged = categories.get(category.name) or CategoryCount(name=category.name)
+            categories[category.name] = CategoryCount(
+                name=category.name, image_count=merged.image_count + category.image_count,
+                annotation_count=merged.annotation_count + category.annotation_count)
+    merged_list = list(categories.values())
+    problems = []
+    if len(merged_list) > MAX_CATEGORIES:
+        problems.append(Problem(code="TooManyCategories", target="annotationFileUris",
+                                message=f"the annotation files have {len(merged_list)} distinct categories "
+                                        f"together; at most {MAX_CATEGORIES} are allowed"))
+    chars = sum(len(c.name) for c in merged_list)
+    if chars > MAX_CATEGORY_NAMES_CHARS:
+        problems.append(Problem(code="CategoryNamesTooLong", target="annotationFileUris",
+                                message=f"the category names of the annotation files take {chars} characters "
+                                        f"together; at most {MAX_CATEGORY_NAMES_CHARS} are allowed"))
+    if problems:  # invalid anyway: keep what is stored bounded
+        merged_list, kept = [], 0
+        for category in categories.values():
+            kept += len(category.name)
+            if len(merged_list) == MAX_CATEGORIES or kept > MAX_CATEGORY_NAMES_CHARS:
+                break
+            merged_list.append(category)
+    return merged_list, problems
 
 
 @dataclass
@@ -149,11 +200,40 @@ class DatasetValidator:
 
         return fetch
 
-    def check_file(self, index: int, uri: str, expected_kind: AnnotationKind | None,
-                   data: bytes | None = None) -> _FileCheck:
-        location = self.files.locate(uri, index)
-        if data is None:
-            data = self.files.read_annotation_file(location, index)
+    def locate_all(self, uris: list[str]) -> list[BlobLocation]:
+        """Every URI's blob, each listed once (docs/wire-contract.md#limits): a file listed twice
+        would be read and counted twice, so it is refused rather than silently dropped."""
+        if len(uris) > limits.MAX_ANNOTATION_FILES:
+            raise AnnotationFileUnreadable(limits.MAX_ANNOTATION_FILES,
+                                           f"{len(uris)} annotation files; at most {limits.MAX_ANNOTATION_FILES} "
+                                           "are allowed")
+        locations: list[BlobLocation] = []
+        first: dict[BlobLocation, int] = {}
+        for index, uri in enumerate(uris):
+            location = self.files.locate(uri, index)
+            if location in first:
+                raise AnnotationFileUnreadable(
+                    index, f"annotationFileUris[{index}] names the same file as annotationFileUris[{first[location]}]; "
+                           "list each annotation file once")
+            first[location] = index
+            locations.append(location)
+        return locations
+
+    def read(self, location: BlobLocation, index: int, left: int) -> bytes:
+        """The file's bytes, within what is left of the dataset's byte budget."""
+        try:
+            return self.reader.read(location, min(left, MAX_ANNOTATION_FILE_BYTES))
+        except BlobReadError as exc:
+            if exc.code == "BlobTooLarge" and exc.size is not None and exc.size <= MAX_ANNOTATION_FILE_BYTES:
+                message = (f"annotationFileUris[{index}] is {exc.size} bytes and only {max(left, 0)} are left: the "
+                           f"annotation files of a dataset may hold {limits.MAX_ANNOTATION_BYTES_PER_DATASET} bytes "
+                           "together")
+            else:
+                message = f"annotationFileUris[{index}]: {exc.message}"
+            raise AnnotationFileUnreadable(index, message) from None
+
+    def check_file(self, index: int, location: BlobLocation, expected_kind: AnnotationKind | None,
+                   data: bytes) -> _FileCheck:
         prefix = f"annotationFileUris[{index}]"
         allowed = self.files.image_url_allowed(location)
         training = validate_coco(data, purpose=Purpose.TRAINING, expected_kind=expected_kind, url_allowed=allowed)
@@ -188,8 +268,17 @@ class DatasetValidator:
 
     def validate(self, uris: list[str], expected_kind: AnnotationKind | None,
                  preloaded: dict[int, bytes] | None = None) -> DatasetValidation:
-        """Raises AnnotationFileUnreadable for a URI that can't be read at all."""
-        checks = [self.check_file(i, uri, expected_kind, (preloaded or {}).get(i)) for i, uri in enumerate(uris)]
+        """Raises AnnotationFileUnreadable for a URI that can't be read at all, is listed twice, or is
+        past the dataset's limits on files and bytes (docs/wire-contract.md#limits)."""
+        locations = self.locate_all(uris)
+        checks, left = [], limits.MAX_ANNOTATION_BYTES_PER_DATASET
+        for index, location in enumerate(locations):
+            data = (preloaded or {}).get(index)
+            if data is None:
+                data = self.read(location, index, left)
+            left -= len(data)
+            checks.append(self.check_file(index, location, expected_kind, data))
+            del data  # one file's bytes at a time
         kinds = {c.report.annotation_kind for c in checks if c.report.annotation_kind is not None}
         errors = [e for c in checks for e in c.errors]
         error_count = sum(c.error_count for c in checks)
@@ -197,14 +286,10 @@ class DatasetValidator:
             errors.append(Problem(code="KindMismatch", target="annotationFileUris",
                                   message="the annotation files mix classification and object detection"))
             error_count += 1
-        categories: dict[str, CategoryCount] = {}
-        for check in checks:
-            for category in check.report.categories:
-                merged = categories.get(category.name) or CategoryCount(name=category.name)
-                categories[category.name] = CategoryCount(
-                    name=category.name, image_count=merged.image_count + category.image_count,
-                    annotation_count=merged.annotation_count + category.annotation_count)
-        consistent = len(kinds) <= 1
+        categories, problems = _merged_categories(checks)
+        errors += problems
+        error_count += len(problems)
+        consistent = len(kinds) <= 1 and not problems
         if consistent and all(c.usable_for_training for c in checks):
             status: Status = "valid"
         elif consistent and all(c.usable_for_evaluation for c in checks):
@@ -213,7 +298,7 @@ class DatasetValidator:
             status = "invalid"
         depths = {c.depth for c in checks}
         depth = "structure" if "structure" in depths else "sample" if "sample" in depths else "full"
-        return DatasetValidation(
+        return fit_for_storage(DatasetValidation(
             status=status,
             depth=depth,
             annotation_kind=next(iter(kinds)) if len(kinds) == 1 else expected_kind,
@@ -221,9 +306,9 @@ class DatasetValidator:
             image_count=sum(c.report.image_count for c in checks),
             annotation_count=sum(c.report.annotation_count for c in checks),
             images_checked=sum(c.images_checked for c in checks),
-            categories=list(categories.values()),
+            categories=categories,
             errors=errors[:MAX_LISTED_ISSUES],
             warnings=[w for c in checks for w in c.warnings][:MAX_LISTED_ISSUES],
             error_count=error_count,
             warning_count=sum(c.warning_count for c in checks),
-        )
+        ))

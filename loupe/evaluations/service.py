@@ -7,7 +7,7 @@ import uuid
 from loupe.datasets.requests import name_problem
 from loupe.datasets.service import DatasetService, check_name
 from loupe.enums import EvaluationErrorCode
-from loupe.errors import ServiceError, bad_request, conflict, not_found
+from loupe.errors import ServiceError, bad_request, conflict, not_found, shown
 from loupe.evaluations.record import EvaluationRecord
 from loupe.evaluations.repository import EvaluationRepository
 from loupe.jobs.backend import JobBackend
@@ -69,7 +69,7 @@ class EvaluationService:
         model = self._model(model_name)
         check_name(name, "evaluation")
         if body.name is not None and body.name != name:
-            raise bad_request(f"The body's name '{body.name[:300]}' differs from the name in the URL '{name}'.",
+            raise bad_request(f"The body's name '{shown(body.name)}' differs from the name in the URL '{name}'.",
                               target="name", inner_code="BadArgument")
         if self.repo.find(model_name, name) is not None:
             raise conflict("EvaluationAlreadyExists", f"Evaluation '{name}' of model '{model_name}' already exists.")
@@ -81,7 +81,7 @@ class EvaluationService:
         target = "evaluationParameters.testDatasetName"
         dataset = None if name_problem(dataset_name) else self.datasets.find(dataset_name)
         if dataset is None:
-            raise bad_request(f"Test dataset '{dataset_name}' is not registered.",
+            raise bad_request(f"Test dataset '{shown(dataset_name)}' is not registered.",
                               code=EvaluationErrorCode.DATASET_NOT_FOUND.value, target=target)
         if dataset.value.annotation_kind is not model.model_kind.annotation_kind:
             raise bad_request(f"Dataset '{dataset_name}' is {dataset.value.annotation_kind.value}; model "

@@ -7,6 +7,7 @@ e.message, inner_code=e.inner_code)`` is the whole mapping.
 
 from __future__ import annotations
 
+from loupe.errors import shown
 from loupe.imaging import ImageRejected
 from loupe.net.safe_fetch import TOO_LARGE, UrlFetchError
 
@@ -44,7 +45,7 @@ class ModelNotFound(InferenceError):
     code = "NotFound"
 
     def __init__(self, model_name: str) -> None:
-        super().__init__(f"Resource not found. There is no trained model named '{model_name}'.")
+        super().__init__(f"Resource not found. There is no trained model named '{shown(model_name)}'.")
         self.model_name = model_name
 
 

@@ -269,6 +269,9 @@ class AzureBatchBackend:
     def _environment(self, spec_blob: str) -> dict[str, str]:
         s = self._settings
         client_id = self._required("batch_node_identity_client_id")
+        trainer = {}  # the trainer's own settings; the weights folders are the image's, not the host's
+        if s.trainer_threads is not None:
+            trainer[_env_name("trainer_threads")] = str(s.trainer_threads)
         return {
             JOB_SPEC_ENV: f"{s.models_container}/{spec_blob}",
             _env_name("storage_blob_uri"): self._blob_service_uri(),
@@ -281,6 +284,7 @@ class AzureBatchBackend:
             # the node's user-assigned identity: Loupe's settings and azure-identity both find it
             _env_name("managed_identity_client_id"): client_id,
             "AZURE_CLIENT_ID": client_id,
+            **trainer,
         }
 
     @staticmethod

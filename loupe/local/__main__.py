@@ -6,6 +6,7 @@ import logging
 import signal
 import sys
 import threading
+from urllib.parse import urlsplit
 
 from loupe.local.stack import DEFAULT_PORT, LocalStack
 from loupe.settings import DEVELOPMENT_API_KEY, get_settings
@@ -18,10 +19,17 @@ def _banner(stack: LocalStack) -> str:
         "Loupe is running.",
         f"  endpoint:           {stack.endpoint}   (API under {stack.endpoint}/computervision, docs at /docs)",
         f"  API key:            {key}   (header Ocp-Apim-Subscription-Key)",
-        f"  storage:            {settings.effective_connection_string if settings.uses_connection_string else settings.storage_blob_uri}",
+        f"  storage:            {_storage(stack)}",
         f"  drop datasets into: container '{settings.datasets_container}' as <dataset-name>/<file>.json + images",
         "Press Ctrl+C to stop.",
     ])
+
+
+def _storage(stack: LocalStack) -> str:
+    """The account and its blob endpoint - never the connection string (its AccountKey) or a SAS."""
+    storage = stack.services.storage
+    endpoint = urlsplit(storage.blob_account_url)._replace(query="", fragment="").geturl()
+    return f"account '{storage.account_name}', blobs at {endpoint}"
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ from loupe.datasets.record import DatasetRecord
 from loupe.datasets.requests import name_problem
 from loupe.datasets.service import DatasetService, check_name
 from loupe.enums import AnnotationKind, ModelKind, TrainingErrorCode
-from loupe.errors import ServiceError, bad_request, conflict, not_found
+from loupe.errors import ServiceError, bad_request, conflict, not_found, shown
 from loupe.jobs.backend import JobBackend, JobState
 from loupe.jobs.spec import JobOutput, JobSpec
 from loupe.models.record import PARTITION, ModelRecord, model_status
@@ -63,7 +63,7 @@ class ModelService:
         target = "trainingParameters.trainingDatasetName"
         stored = None if name_problem(name) else self.datasets.find(name)
         if stored is None:
-            raise bad_request(f"Training dataset '{name}' is not registered; register it first "
+            raise bad_request(f"Training dataset '{shown(name)}' is not registered; register it first "
                               "(PUT /computervision/datasets/{name} or drop its COCO file into the datasets container).",
                               code="DatasetNotFound", target=target)
         if not stored.value.usable_for_training:
@@ -75,7 +75,7 @@ class ModelService:
         target = "evaluationParameters.testDatasetName"
         stored = None if name_problem(name) else self.datasets.find(name)
         if stored is None:
-            raise bad_request(f"Test dataset '{name}' is not registered.", code="DatasetNotFound", target=target)
+            raise bad_request(f"Test dataset '{shown(name)}' is not registered.", code="DatasetNotFound", target=target)
         if not stored.value.usable_for_evaluation:
             raise bad_request(_dataset_problem(stored.value, "evaluation").capitalize() + ".",
                               code="DatasetNotUsable", target=target)
@@ -87,7 +87,7 @@ class ModelService:
     def create(self, name: str, body: ModelIn) -> ModelRecord:
         check_name(name, "model")
         if body.name is not None and body.name != name:
-            raise bad_request(f"The body's name '{body.name[:300]}' differs from the name in the URL '{name}'.",
+            raise bad_request(f"The body's name '{shown(body.name)}' differs from the name in the URL '{name}'.",
                               target="name", inner_code="BadArgument")
         if self.repo.find(name) is not None:
             raise conflict("ModelAlreadyExists", f"Model '{name}' already exists; delete it first to train again.")

@@ -7,6 +7,7 @@ used to make Loupe fetch arbitrary addresses (SSRF).
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -20,8 +21,13 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobClient
 
 from loupe.enums import StorageAuthKind
+from loupe.errors import shown
 from loupe.storage.clients import Storage, shared_transport
 
+# docs/wire-contract.md#limits: a blob name is at most 1024 characters, percent-encoded up to
+# three times that, plus the account and container
+MAX_BLOB_URL_LENGTH = 4_096
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]").search
 AZURE_BLOB_SUFFIXES = (".blob.core.windows.net", ".blob.core.usgovcloudapi.net", ".blob.core.chinacloudapi.cn")
 _TIMEOUTS = {"connection_timeout": 10, "read_timeout": 60}
 
@@ -30,11 +36,16 @@ class BlobUrlError(ValueError):
     """A URL Loupe will not read: malformed, not a blob URL, or of a storage account not allowed."""
 
 
+class ForeignAccountError(BlobUrlError):
+    """A well-formed URL of a storage account (or host) Loupe may not read."""
+
+
 class BlobReadError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, size: int | None = None) -> None:
         super().__init__(message)
         self.code = code  # BlobNotFound | BlobAccessDenied | BlobTooLarge | BlobReadFailed
         self.message = message
+        self.size = size  # the blob's size, when known (BlobTooLarge)
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,11 @@ def _allowed_account(scheme: str, host: str, path: str, storage: Storage) -> tup
 def parse_blob_url(url: str, storage: Storage) -> BlobLocation:
     if not isinstance(url, str) or not url.strip():
         raise BlobUrlError("the URI is empty")
+    if len(url) > MAX_BLOB_URL_LENGTH:
+        raise BlobUrlError(f"the URI is {len(url)} characters long; at most {MAX_BLOB_URL_LENGTH} are allowed")
+    if _UNSAFE(url.strip()):
+        raise BlobUrlError(f"'{_shown(url)}' contains a control character or a backslash; "
+                           "percent-encode them")
     parts = urlsplit(url.strip())
     if parts.scheme not in ("https", "http") or not parts.netloc:
         raise BlobUrlError(f"'{_shown(url)}' is not an absolute http(s) URI")
@@ -94,7 +110,7 @@ def parse_blob_url(url: str, storage: Storage) -> BlobLocation:
     host = parts.netloc.lower()
     found = _allowed_account(parts.scheme, host, parts.path, storage)
     if found is None:
-        raise BlobUrlError(
+        raise ForeignAccountError(
             f"'{_shown(url)}' is not a blob in an allowed storage account (Azure Blob Storage URIs like "
             "https://<account>.blob.core.windows.net/<container>/<path>, or hosts in LOUPE_ALLOWED_STORAGE_HOSTS)"
         )
@@ -103,14 +119,21 @@ def parse_blob_url(url: str, storage: Storage) -> BlobLocation:
     name = unquote(name)
     if not container or not name or name.endswith("/"):
         raise BlobUrlError(f"'{_shown(url)}' does not name a blob (expected .../<container>/<path to file>)")
+    # HTTP stacks resolve '.' and '..' segments before sending: "datasets/../models/x" would read
+    # another container than the one checked
+    if any(part in (".", "..") for part in f"{container}/{name}".split("/")) or "\\" in name:
+        raise BlobUrlError(f"'{_shown(url)}' contains '.' or '..' path segments or a backslash")
     return BlobLocation(account_url, container, name)
 
 
 def _shown(url: str) -> str:
-    """A URL as it may appear in messages: never with its query (it could hold a token)."""
-    parts = urlsplit(url)
-    shown = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme else url.split("?", 1)[0]
-    return shown[:300]
+    """A URL as it may appear in messages: never with its query (it could hold a token), and short."""
+    try:
+        parts = urlsplit(url)
+        text = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.scheme else url.split("?", 1)[0]
+    except ValueError:
+        text = url.split("?", 1)[0]
+    return shown(text)
 
 
 class BlobReader:
@@ -140,11 +163,12 @@ class BlobReader:
                           transport=shared_transport(), **_TIMEOUTS)
 
     def read(self, location: BlobLocation, max_bytes: int) -> bytes:
-        where = f"{location.container}/{location.name}"
+        where = shown(f"{location.container}/{location.name}")
         try:
             downloader = self._client(location).download_blob()
             if downloader.size > max_bytes:
-                raise BlobReadError("BlobTooLarge", f"'{where}' is {downloader.size} bytes; the limit is {max_bytes}")
+                raise BlobReadError("BlobTooLarge", f"'{where}' is {downloader.size} bytes; the limit is {max_bytes}",
+                                    downloader.size)
             return downloader.readall()
         except BlobReadError:
             raise

@@ -92,3 +92,68 @@ def test_openapi_document_is_served(api_server):
     put = paths["/computervision/datasets/{name}"]["put"]
     schema = put["requestBody"]["content"]["application/json"]["schema"]
     assert "annotationKind" in schema["properties"]
+
+
+def test_405_names_every_allowed_method_in_allow(http):
+    cases = {
+        "/computervision/datasets/allow-test": ("TRACE", "POST"),
+        "/computervision/datasets": ("TRACE", "PUT", "DELETE"),
+        "/computervision/models/allow-test": ("TRACE", "PATCH"),
+        "/computervision/models/allow-test:cancel": ("TRACE", "PATCH"),
+        "/computervision/models/m/evaluations/e": ("TRACE", "POST"),
+        "/computervision/imageanalysis:analyze": ("TRACE", "GET", "PUT"),
+    }
+    allowed = {
+        "/computervision/datasets/allow-test": "DELETE, GET, PATCH, PUT",
+        "/computervision/datasets": "GET",
+        "/computervision/models/allow-test": "DELETE, GET, PUT",
+        # {name} also matches "allow-test:cancel" (an invalid name: those routes answer 400)
+        "/computervision/models/allow-test:cancel": "DELETE, GET, POST, PUT",
+        "/computervision/models/m/evaluations/e": "DELETE, GET, PUT",
+        "/computervision/imageanalysis:analyze": "POST",
+    }
+    for path, methods in cases.items():
+        for method in methods:
+            response = http(method, path)
+            assert response.status_code == 405, (method, path, response.text)
+            assert response.headers.get("Allow") == allowed[path], (method, path, response.headers)
+            assert response.json()["error"]["code"] == "MethodNotAllowed"
+
+
+def test_analyze_refuses_an_invalid_model_name_as_models_does(http):
+    for name in ("bad name!", "-starts-with-dash", "a" * 256, "a.b$"):
+        analyzed = http("POST", "/computervision/imageanalysis:analyze", params={"model-name": name},
+                        data=b"\xff\xd8not-a-jpeg", headers={"Content-Type": "image/jpeg"})
+        listed = http("GET", f"/computervision/models/{requests.utils.quote(name, safe='')}")
+        assert analyzed.status_code == 400, (name, analyzed.text)
+        assert analyzed.json() == listed.json(), name
+        assert analyzed.headers["x-ms-error-code"] == "InvalidRequest"
+
+
+def test_user_input_in_messages_is_bounded(http):
+    huge = "m" * 10_000
+    cases = [
+        ({"model-name": huge}, {"Content-Type": "image/jpeg"}),  # an invalid name: a 400
+        ({"features": huge}, {"Content-Type": "image/jpeg"}),  # standard-model features
+        ({"model-name": "no-such-model"}, {"Content-Type": "text/" + huge}),  # an unsupported type
+    ]
+    for params, headers in cases:
+        response = http("POST", "/computervision/imageanalysis:analyze", params=params, data=b"x", headers=headers)
+        assert response.status_code == 400, response.text
+        message = response.json()["error"]["message"]
+        assert len(message) < 800 and huge not in message, message[:400]
+    # a valid but long name of a model that does not exist: 404, its name bounded
+    long_name = "n" * 255
+    missing = http("POST", "/computervision/imageanalysis:analyze", params={"model-name": long_name},
+                   data=b"\xff\xd8x", headers={"Content-Type": "image/jpeg"})
+    assert missing.status_code == 404
+    assert long_name not in missing.json()["error"]["message"] and "…" in missing.json()["error"]["message"]
+
+
+def test_an_oversized_json_analyze_body_is_named_as_json_not_as_an_image(http):
+    body = '{"url": "https://example.com/' + "a" * 17_000 + '.jpg"}'
+    response = http("POST", "/computervision/imageanalysis:analyze", params={"model-name": "any-model"},
+                    data=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "JSON body" in message and "image is larger" not in message, message

@@ -178,3 +178,19 @@ def test_a_failed_handling_releases_its_claim_so_a_retry_registers(services, con
     assert services.datasets.find(name) is None
     monkeypatch.setattr(DropRegistrar, "_register", real)
     assert registrar.handle(f"{name}/annotations.json").outcome == "registered"
+
+
+def test_a_folder_with_too_many_annotation_files_is_one_invalid_entry(services, container, registrar, unique_name):
+    from loupe.datasets.limits import MAX_ANNOTATION_FILES
+
+    name = unique_name("many")
+    files = classification_files()
+    upload(container, name, {**files, **{f"extra{i:02d}.json": files["annotations.json"]
+                                         for i in range(MAX_ANNOTATION_FILES)}})
+    assert registrar.handle(f"{name}/annotations.json").outcome == "registered"
+    record = services.datasets.get(name)
+    assert len(record.annotation_file_uris) == MAX_ANNOTATION_FILES
+    validation = record.validation.wire()
+    assert validation["status"] == "invalid"
+    assert [(e["code"], e["target"]) for e in validation["errors"]] == [("TooManyAnnotationFiles", "annotationFileUris")]
+    assert f"holds {MAX_ANNOTATION_FILES + 1} annotation files" in validation["errors"][0]["message"]

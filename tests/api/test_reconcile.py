@@ -81,12 +81,22 @@ def _status(reconciler, name) -> ModelRecord:
 
 def test_a_vanished_job_fails_the_model(reconciler, backend, unique_name):
     name = unique_name("gone")
-    _model(reconciler, name, status=RunStatus.RUNNING, job_id="job-gone", started=utc_now(), heartbeat=utc_now())
+    silent = utc_now() - timedelta(seconds=61)  # the fixture's heartbeat timeout is 60 s
+    _model(reconciler, name, status=RunStatus.RUNNING, job_id="job-gone", started=silent, heartbeat=silent)
     actions = reconciler.run_once()
     assert any(a.model == name and a.action == "failed" for a in actions)
     record = _status(reconciler, name)
     assert record.status is RunStatus.FAILED
     assert record.error["code"] == "unknown" and "vanished" in record.error["message"]
+
+
+def test_a_vanished_job_whose_trainer_still_reports_is_left_alone(reconciler, backend, unique_name):
+    """The backend lost track of the job (a restarted local host, a lost record), but the trainer's
+    heartbeat is fresh: a run that is alive and reporting is never failed."""
+    name = unique_name("lost")
+    _model(reconciler, name, status=RunStatus.RUNNING, job_id="job-lost", started=utc_now(), heartbeat=utc_now())
+    assert not [a for a in reconciler.run_once() if a.model == name]
+    assert _status(reconciler, name).status is RunStatus.RUNNING
 
 
 def test_a_silent_trainer_is_stopped_and_failed(reconciler, backend, unique_name):

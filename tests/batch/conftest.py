@@ -9,8 +9,15 @@ from loupe.jobs.azure_batch import AzureBatchBackend
 from loupe.jobs.spec import DatasetSource, JobOutput, JobSpec
 from loupe.settings import Settings
 from tests.batch.fakes import (
-    ACCOUNT_URL, FUNCTION_CLIENT_ID, NODE_CLIENT_ID, NODE_IDENTITY, USER_SAS, FakeBatchTransport,
-    StaticCredential, batch_client)
+    ACCOUNT_URL,
+    FUNCTION_CLIENT_ID,
+    NODE_CLIENT_ID,
+    NODE_IDENTITY,
+    USER_SAS,
+    FakeBatchTransport,
+    StaticCredential,
+    batch_client,
+)
 
 
 @pytest.fixture

@@ -12,8 +12,16 @@ from loupe.jobs.azure_batch import AzureBatchBackend, BatchBackendError, BatchCo
 from loupe.jobs.spec import JobSpec
 from loupe.settings import Settings
 from tests.batch.fakes import (
-    BATCH_SCOPE, NODE_CLIENT_ID, NODE_IDENTITY, TOKEN, USER_SAS, FakeBatchTransport, StaticCredential,
-    batch_client, batch_error)
+    BATCH_SCOPE,
+    NODE_CLIENT_ID,
+    NODE_IDENTITY,
+    TOKEN,
+    USER_SAS,
+    FakeBatchTransport,
+    StaticCredential,
+    batch_client,
+    batch_error,
+)
 
 JOB_ID = "loupe-train-bird-species-v2-d5426b310bef"
 JOB_PATH = f"/jobs/{JOB_ID}"
@@ -287,3 +295,13 @@ def test_importing_the_backend_does_not_import_azure_identity():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=Path(__file__).resolve().parents[2])
     assert result.stdout.strip() == "False"
+
+
+def test_the_hosts_trainer_threads_reach_the_task(settings: Settings, spec: JobSpec, transport, credential):
+    threaded = settings.model_copy(update={"trainer_threads": 4, "backbone_weights_dir": "/host/weights"})
+    transport.answers = [(201, None), (201, None), (200, None)]
+    AzureBatchBackend(threaded, client=batch_client(transport, credential)).submit(spec, spec.spec_blob)
+    env = {e["name"]: e["value"] for e in transport.sent[1].body["environmentSettings"]}
+    assert env["LOUPE_TRAINER_THREADS"] == "4"
+    # the image's own weights folders stay in force: a host path means nothing on a Batch node
+    assert "LOUPE_BACKBONE_WEIGHTS_DIR" not in env
