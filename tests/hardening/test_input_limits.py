@@ -140,18 +140,24 @@ def test_a_dropped_file_with_huge_names_becomes_one_invalid_entry(services, data
     assert dict(BlobWatcher(DropRegistrar(services.datasets)).poll_once())[blob] == "duplicate"
 
 
+def _drop_failing_with(error: Exception, container, name: str, monkeypatch) -> tuple[str, str, list[str]]:
+    """A dropped dataset whose registration raises ``error`` (a bug or a storage outage cannot be
+    produced on cue against a real Azurite); returns (name, blob, the datasets it was tried for)."""
+    upload(container, name, classification_files())
+    calls: list[str] = []
+
+    def failing(self, dataset):
+        calls.append(dataset)
+        raise error
+
+    monkeypatch.setattr(DropRegistrar, "_register", failing)
+    return name, f"{name}/annotations.json", calls
+
+
 def test_a_drop_that_keeps_failing_is_recorded_once_not_retried(services, datasets_container, unique_name,
                                                                 monkeypatch):
-    name = unique_name("dropbug")
-    upload(datasets_container, name, classification_files())
-    blob = f"{name}/annotations.json"
-    calls = []
-
-    def bug(self, dataset):
-        calls.append(dataset)
-        raise KeyError("a bug in the handler")
-
-    monkeypatch.setattr(DropRegistrar, "_register", bug)
+    name, blob, calls = _drop_failing_with(KeyError("a bug in the handler"), datasets_container,
+                                           unique_name("dropbug"), monkeypatch)
     watcher = BlobWatcher(DropRegistrar(services.datasets))
     outcomes = []
     for _ in range(3):
@@ -166,16 +172,8 @@ def test_transient_failures_are_retried_a_bounded_number_of_times(services, data
                                                                   monkeypatch):
     from loupe.datasets import drop
 
-    name = unique_name("dropflaky")
-    upload(datasets_container, name, classification_files())
-    blob = f"{name}/annotations.json"
-    calls = []
-
-    def flaky(self, dataset):
-        calls.append(dataset)
-        raise ConnectionError("storage went away")
-
-    monkeypatch.setattr(DropRegistrar, "_register", flaky)
+    name, blob, calls = _drop_failing_with(ConnectionError("storage went away"), datasets_container,
+                                           unique_name("dropflaky"), monkeypatch)
     registrar = DropRegistrar(services.datasets)
     for _ in range(drop.MAX_TRANSIENT_ATTEMPTS - 1):
         with pytest.raises(ConnectionError):
