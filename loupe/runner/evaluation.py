@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 import shutil
 import signal
-import tempfile
-from pathlib import Path
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, labels_from_json
 from loupe.coco import Purpose
@@ -16,6 +14,7 @@ from loupe.jobs.spec import JobSpec
 from loupe.runner.download import DatasetUnavailable, download_dataset
 from loupe.runner.reporting import RunReporter
 from loupe.runner.scoring import score_exported
+from loupe.runner.workdir import make_workdir
 from loupe.runs.record import RunStatus
 from loupe.runs.table import StaleRun
 from loupe.storage.clients import Storage
@@ -30,7 +29,7 @@ def _error(code: EvaluationErrorCode, message: str) -> dict[str, str]:
 def run_evaluation(spec: JobSpec, storage: Storage, scratch_root: str | None = None) -> int:
     reporter = RunReporter.for_spec(spec, storage)
     signal.signal(signal.SIGTERM, lambda *_: reporter.stop_requested.set())
-    workdir = Path(tempfile.mkdtemp(prefix="loupe-eval-", dir=scratch_root))
+    workdir = make_workdir("loupe-eval-", scratch_root)
     try:
         reporter.start()
         reporter.progress("loading model", 0.0)

@@ -15,7 +15,6 @@ import json
 import logging
 import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from loupe.runner.examples import LocalDataset
 from loupe.runner.reporting import RunReporter
 from loupe.runner.scoring import performance as score
 from loupe.runner.scoring import write_metrics
+from loupe.runner.workdir import make_workdir
 from loupe.runs.record import OpaqueRun, RunStatus
 from loupe.runs.table import StaleRun
 from loupe.storage.clients import Storage
@@ -114,7 +114,7 @@ class _TrainingRun:
     def __init__(self, spec: JobSpec, storage: Storage, fit: Fit, scratch_root: str | None) -> None:
         self.spec, self.storage, self.fit = spec, storage, fit
         self.reporter = RunReporter.for_spec(spec, storage)
-        self.workdir = Path(tempfile.mkdtemp(prefix="loupe-run-", dir=scratch_root))
+        self.workdir = make_workdir("loupe-run-", scratch_root)
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.reporter.stop_requested.set())
