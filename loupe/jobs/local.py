@@ -296,6 +296,10 @@ class LocalBackend:
     def _keep_log(self, job: _Job) -> None:
         try:
             container = self.storage.container(job.record.container)
+            # the process ends a moment after its run reported its outcome; if the model was deleted
+            # in between (its folder, the job's spec included, is gone), the log must not bring it back
+            if not container.get_blob_client(job.record.spec_blob).exists():
+                return
             container.upload_blob(f"{job.record.prefix}{LOGS_DIR}{job.job_id}.log", job.log_path.read_bytes(),
                                   overwrite=True)
         except Exception:
