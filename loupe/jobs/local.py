@@ -298,10 +298,13 @@ class LocalBackend:
             container = self.storage.container(job.record.container)
             # the process ends a moment after its run reported its outcome; if the model was deleted
             # in between (its folder, the job's spec included, is gone), the log must not bring it back
-            if not container.get_blob_client(job.record.spec_blob).exists():
+            spec = container.get_blob_client(job.record.spec_blob)
+            if not spec.exists():
                 return
-            container.upload_blob(f"{job.record.prefix}{LOGS_DIR}{job.job_id}.log", job.log_path.read_bytes(),
-                                  overwrite=True)
+            log_blob = f"{job.record.prefix}{LOGS_DIR}{job.job_id}.log"
+            container.upload_blob(log_blob, job.log_path.read_bytes(), overwrite=True)
+            if not spec.exists():  # deleted while we uploaded: the deletion may have listed before us
+                container.delete_blob(log_blob)
         except Exception:
             log.warning("could not copy the log of %s next to the model", job.job_id, exc_info=True)
 

@@ -20,6 +20,8 @@ JOB_SPEC_VERSION = 1
 # Environment variable through which a backend tells the trainer where its spec is:
 # "<container>/<blob name>" in Loupe's own storage account.
 JOB_SPEC_ENV = "LOUPE_JOB_SPEC"
+# the spec's blob name, in the run's folder (JobSpec.spec_blob)
+JOB_SPEC_FILE = "jobspec.json"
 
 
 class DatasetSource(BaseModel):
@@ -85,7 +87,7 @@ class JobSpec(BaseModel):
     def spec_blob(self) -> str:
         """Where the API stores this spec, relative to the models container."""
         folder = f"evaluations/{self.evaluation_name}/" if self.mode == "evaluate" else ""
-        return self.output.blob(f"{folder}jobs/{self.run_id}/jobspec.json")
+        return self.output.blob(f"{folder}jobs/{self.run_id}/{JOB_SPEC_FILE}")
 
     def to_json(self) -> str:
         """The JSON the trainer reads, with the SAS token in clear (the blob is private)."""

@@ -13,7 +13,7 @@ from loupe.datasets.service import DatasetService, check_name
 from loupe.enums import AnnotationKind, ModelKind, TrainingErrorCode
 from loupe.errors import ServiceError, bad_request, conflict, not_found, shown
 from loupe.jobs.backend import JobBackend, JobState
-from loupe.jobs.spec import JobOutput, JobSpec
+from loupe.jobs.spec import JOB_SPEC_FILE, JobOutput, JobSpec
 from loupe.models.record import PARTITION, ModelRecord, model_status
 from loupe.models.repository import ModelRepository
 from loupe.models.requests import ModelIn
@@ -194,6 +194,13 @@ class ModelService:
         """Best effort: the model is already gone from the API; leftovers are invisible."""
         try:
             container = self.storage.container(self.settings.models_container)
+            names = [blob.name for blob in container.list_blobs(name_starts_with=f"{name}/")]
+            # the job specs first: a job backend copies a finishing job's log into the folder only
+            # while its spec exists (and removes the copy if the spec vanished meanwhile), so after
+            # them, one more listing catches any log that landed during the deletion
+            specs = [n for n in names if n.endswith(JOB_SPEC_FILE)]
+            for blob_name in specs + [n for n in names if n not in specs]:
+                container.delete_blob(blob_name)
             for blob in container.list_blobs(name_starts_with=f"{name}/"):
                 container.delete_blob(blob.name)
             self.on_delete(name)
