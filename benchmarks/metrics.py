@@ -30,8 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pycocotools.coco import COCO  # noqa: E402
 from pycocotools.cocoeval import COCOeval  # noqa: E402
 
-from loupe.metrics import detection_performance  # noqa: E402
-from loupe.metrics.detection import IOU_THRESHOLDS, coco_params, mean_precision  # noqa: E402
+from loupe.metrics.detection import (  # noqa: E402
+    IOU_THRESHOLDS,
+    coco_params,
+    detection_performance,  # noqa: E402
+    mean_precision,
+)
 
 N_CLASSES = 8
 WIDTH, HEIGHT = 640, 480

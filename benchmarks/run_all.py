@@ -15,6 +15,7 @@ BENCHMARKS = [
     ("metrics.py", []),
     ("time_to_model.py", []),
     ("analyze_latency.py", []),
+    ("customvision.py", ["--batches", "2", "--rounds", "3"]),
     ("classification_quality.py", []),
     ("detection_quality.py", ["--sample"]),
 ]

@@ -73,11 +73,17 @@ var tags = {
 // loupe/storage/names.py (tests/infra/test_names.py); the function name is the one Event Grid calls.
 var datasetsContainerName = 'datasets'
 var modelsContainerName = 'models'
+var customVisionContainerName = 'customvision'
 var tableNames = [
   'LoupeDatasets'
   'LoupeModels'
   'LoupeEvaluations'
   'LoupeBlobEvents'
+  'LoupeCvProjects'
+  'LoupeCvTags'
+  'LoupeCvImages'
+  'LoupeCvIterations'
+  'LoupeCvPredictions'
 ]
 var datasetBlobFunctionName = 'dataset_blob_created'
 var batchPoolId = 'loupe-gpu'
@@ -124,6 +130,7 @@ module storage 'core/storage.bicep' = {
       deploymentContainerName
       datasetsContainerName
       modelsContainerName
+      customVisionContainerName
     ]
     tableNames: tableNames
   }
@@ -184,6 +191,7 @@ module api 'app/api.bicep' = {
     maximumInstanceCount: functionMaximumInstanceCount
     datasetsContainerName: datasetsContainerName
     modelsContainerName: modelsContainerName
+    customVisionContainerName: customVisionContainerName
     apiKeys: apiKeys
     batchAccountEndpoint: batch.outputs.accountEndpoint
     batchPoolId: batch.outputs.poolId

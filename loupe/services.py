@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import threading
 
+from loupe.customvision.service import CustomVision
 from loupe.datasets.drop import DropRegistrar
 from loupe.datasets.service import DatasetService
 from loupe.evaluations.service import EvaluationService
@@ -74,6 +75,11 @@ class Services:
     @functools.cached_property
     def evaluations(self) -> EvaluationService:
         return EvaluationService(self.ready().storage, self.datasets, self.models.repo, self.backend, self.submitter)
+
+    @functools.cached_property
+    def customvision(self) -> CustomVision:
+        return CustomVision(self.ready().storage, lambda: self.datasets, lambda: self.models,
+                            lambda: self.predictors)
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:

@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     managed_identity_client_id: str | None = None
     datasets_container: str = "datasets"
     models_container: str = "models"
+    # Custom Vision projects' images, stored predictions and training snapshots (docs/customvision.md#storage)
+    customvision_container: str = "customvision"
+    # how long the signed read links of Custom Vision images stay valid
+    customvision_link_seconds: int = Field(default=3600, ge=60, le=7 * 24 * 3600)
 
     # --- HTTP API
     api_keys: CsvList = Field(default_factory=list)

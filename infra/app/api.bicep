@@ -29,6 +29,7 @@ param maximumInstanceCount int = 40
 // --- Loupe settings
 param datasetsContainerName string
 param modelsContainerName string
+param customVisionContainerName string
 @secure()
 param apiKeys string
 @description('Host name of the Batch account, without scheme (batchAccount.properties.accountEndpoint).')
@@ -117,6 +118,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       LOUPE_MANAGED_IDENTITY_CLIENT_ID: identityClientId
       LOUPE_DATASETS_CONTAINER: datasetsContainerName
       LOUPE_MODELS_CONTAINER: modelsContainerName
+      LOUPE_CUSTOMVISION_CONTAINER: customVisionContainerName
 
       // HTTP API: comma-separated keys accepted in Ocp-Apim-Subscription-Key
       LOUPE_API_KEYS: apiKeys

@@ -12,9 +12,22 @@ from starlette.routing import Match
 from loupe import __version__
 from loupe.api.body import errors_to_bad_request
 from loupe.api.errors import error_response
-from loupe.api.middleware import ApiKeyMiddleware, ApiVersionMiddleware, CollapseSlashesMiddleware
+from loupe.api.middleware import (
+    CUSTOM_VISION_PREFIX,
+    ApiKeyMiddleware,
+    ApiVersionMiddleware,
+    CollapseSlashesMiddleware,
+    CustomVisionPathMiddleware,
+)
 from loupe.api.openapi import install as install_openapi
 from loupe.api.routes import analyze, datasets, evaluations, models
+from loupe.api.routes.customvision import images as cv_images
+from loupe.api.routes.customvision import iterations as cv_iterations
+from loupe.api.routes.customvision import prediction_api as cv_prediction_api
+from loupe.api.routes.customvision import predictions as cv_predictions
+from loupe.api.routes.customvision import projects as cv_projects
+from loupe.api.routes.customvision import transfer as cv_transfer
+from loupe.customvision.errors import CustomVisionError
 from loupe.errors import ServiceError, shown
 from loupe.services import Services
 
@@ -49,18 +62,27 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(models.router)
     app.include_router(evaluations.router)
     app.include_router(analyze.router)
+    for router in (cv_projects.router, cv_images.router, cv_iterations.router, cv_predictions.router,
+                   cv_transfer.router, cv_prediction_api.router):
+        app.include_router(router)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    def respond(request: Request, error: ServiceError) -> JSONResponse:
+        # Custom Vision callers read a top-level {"code", "message"} (docs/customvision.md#errors)
+        if request.url.path.startswith(CUSTOM_VISION_PREFIX) and not isinstance(error, CustomVisionError):
+            error = CustomVisionError(error.status, error.code, error.message, headers=error.headers)
+        return error_response(error)
+
     @app.exception_handler(ServiceError)
-    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return respond(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(errors_to_bad_request(list(exc.errors())))
+    async def request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return respond(request, errors_to_bad_request(list(exc.errors())))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -70,16 +92,17 @@ def create_app(services: Services | None = None) -> FastAPI:
         if exc.status_code == 405:
             message = f"The method {shown(request.method, 20)} is not allowed on {shown(request.url.path)}."
             headers["Allow"] = allowed_methods(request)
-        return error_response(ServiceError(exc.status_code, code, message, headers=headers))
+        return respond(request, ServiceError(exc.status_code, code, message, headers=headers))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ServiceError(500, "InternalServerError",
-                                           "An unexpected error occurred; it has been logged."))
+        return respond(request, ServiceError(500, "InternalServerError",
+                                             "An unexpected error occurred; it has been logged."))
 
     # Middleware runs outermost-last-added: slashes collapse before the key and version checks.
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(ApiKeyMiddleware, keys=services.settings.accepted_api_keys)
+    app.add_middleware(CustomVisionPathMiddleware)
     app.add_middleware(CollapseSlashesMiddleware)
     return app

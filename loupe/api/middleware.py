@@ -15,6 +15,12 @@ from loupe.api.errors import error_response, unauthorized
 from loupe.errors import ServiceError
 
 API_PREFIX = "/computervision"
+# Custom Vision's Training and Prediction APIs (docs/customvision.md#wire)
+CUSTOM_VISION_PREFIX = "/customvision/"
+# the key headers Custom Vision callers send (SDK: Training-Key / Prediction-Key; curl quickstarts
+# write Training-key; Azure also took the APIM header); header names arrive lower-cased
+CUSTOM_VISION_KEY_HEADERS = (b"training-key", b"prediction-key", b"ocp-apim-subscription-key")
+_CV_PATH = re.compile(r"^/customvision/([^/]+)/([^/]+)(/.*)?$", re.IGNORECASE)
 # api-versions the clients send (docs/wire-contract.md#api-versions); model customization answers on all of them.
 SUPPORTED_API_VERSIONS = ("2023-02-01-preview", "2023-04-01-preview", "2023-10-01", "2024-02-01")
 _SLASHES = re.compile(r"/{2,}")
@@ -31,8 +37,25 @@ class CollapseSlashesMiddleware:
         await self.app(scope, receive, send)
 
 
+class CustomVisionPathMiddleware:
+    """``/customvision/V3.3/Training/...`` routes as ``/customvision/v3.3/training/...``: the public curl
+    quickstarts capitalise the segment, so the version and the segment match case-insensitively."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"][:14].lower() == CUSTOM_VISION_PREFIX:
+            match = _CV_PATH.match(scope["path"])
+            if match:
+                path = f"/customvision/{match[1].lower()}/{match[2].lower()}{match[3] or ''}"
+                scope = dict(scope, path=path, raw_path=path.encode())
+        await self.app(scope, receive, send)
+
+
 class ApiKeyMiddleware:
-    """``Ocp-Apim-Subscription-Key`` on every /computervision request, compared in constant time."""
+    """A key on every /computervision and /customvision request, compared in constant time:
+    ``Ocp-Apim-Subscription-Key``, and for Custom Vision also ``Training-Key`` or ``Prediction-Key``."""
 
     def __init__(self, app: ASGIApp, keys: list[str]) -> None:
         self.app = app
@@ -46,10 +69,13 @@ class ApiKeyMiddleware:
         return result
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(API_PREFIX):
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        custom_vision = path.startswith(CUSTOM_VISION_PREFIX)
+        if path.startswith(API_PREFIX) or custom_vision:
+            names = CUSTOM_VISION_KEY_HEADERS if custom_vision else (b"ocp-apim-subscription-key",)
             presented = b""
             for name, value in scope["headers"]:
-                if name == b"ocp-apim-subscription-key":
+                if name in names and value.strip():
                     presented = value.strip()
                     break
             if not presented or not self._valid(presented):

@@ -278,6 +278,7 @@ class AzureBatchBackend:
             _env_name("storage_table_uri"): self._service_uri("storage_table_uri"),
             _env_name("models_container"): s.models_container,
             _env_name("datasets_container"): s.datasets_container,
+            _env_name("customvision_container"): s.customvision_container,
             # the trainer applies the same image-host policy as dataset registration
             _env_name("allowed_storage_hosts"): ",".join(s.allowed_storage_hosts),
             _env_name("allow_any_image_host"): "true" if s.allow_any_image_host else "false",

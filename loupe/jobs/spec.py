@@ -69,6 +69,9 @@ class JobSpec(BaseModel):
     budget_seconds: float = Field(gt=0)
     output: JobOutput
     backbone: str = "efficientnet_lite0"
+    # classifiers: multilabel (sigmoid) or multiclass (softmax) as the owner decided (a Custom Vision
+    # project's classificationType); None: the data decides (an image with two labels: multilabel)
+    multilabel: bool | None = None
     seed: int = 0
     # 0 for the first submission; a resubmission after a crash (resuming from the checkpoint)
     # is a new backend job with the next attempt number

@@ -27,6 +27,8 @@ class ModelRecord(RunRecord):
     model_kind: ModelKind
     test_dataset: str | None = None
     backend: str | None = None  # the job backend that runs it ("local", "azure-batch")
+    # a classifier's kind when its owner fixed it (Custom Vision's classificationType); None: the data decides
+    multilabel: bool | None = None
 
     @property
     def budget_seconds(self) -> float:
@@ -58,10 +60,12 @@ class ModelRecord(RunRecord):
 
     def owner_properties(self) -> dict[str, Any]:
         return {"trainingDataset": self.training_dataset, "budgetHours": self.budget_hours,
-                "modelKind": self.model_kind.value, "testDataset": self.test_dataset, "backend": self.backend}
+                "modelKind": self.model_kind.value, "testDataset": self.test_dataset, "backend": self.backend,
+                "multilabel": self.multilabel}
 
     @classmethod
     def owner_fields(cls, entity: dict[str, Any]) -> dict[str, Any]:
         return {"name": entity["RowKey"], "training_dataset": entity["trainingDataset"],
                 "budget_hours": int(entity["budgetHours"]), "model_kind": ModelKind(entity["modelKind"]),
-                "test_dataset": entity.get("testDataset"), "backend": entity.get("backend")}
+                "test_dataset": entity.get("testDataset"), "backend": entity.get("backend"),
+                "multilabel": entity.get("multilabel")}

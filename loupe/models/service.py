@@ -84,7 +84,8 @@ class ModelService:
                               f"is {kind.value}.", code="IncorrectModelKind", target=target)
         return stored.value
 
-    def create(self, name: str, body: ModelIn) -> ModelRecord:
+    def create(self, name: str, body: ModelIn, *, multilabel: bool | None = None) -> ModelRecord:
+        """``multilabel``: fixes a classifier's kind (Custom Vision's classificationType); None: the data decides."""
         check_name(name, "model")
         if body.name is not None and body.name != name:
             raise bad_request(f"The body's name '{shown(body.name)}' differs from the name in the URL '{name}'.",
@@ -113,6 +114,7 @@ class ModelService:
             test_dataset=test.name if test else None,
             run_id=uuid.uuid4().hex,
             backend=self.backend.name,
+            multilabel=multilabel if kind is ModelKind.CLASSIFIER else None,
         )
         images = training.validation.image_count if training.validation else 0
         too_small = budget_problem(kind, images, params.time_budget_in_hours)
@@ -141,6 +143,7 @@ class ModelService:
             evaluation_dataset=test.job_source() if test else None,
             budget_seconds=budget_seconds or record.budget_seconds,
             output=JobOutput(container=self.settings.models_container, prefix=f"{record.name}/"),
+            multilabel=record.multilabel,
             attempt=attempt,
         )
 

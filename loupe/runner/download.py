@@ -83,7 +83,8 @@ class _Download:
         for image in doc["images"]:
             entry = entries[image["id"]]
             example = Example(self.folder / f"{index}_{entry.id}{_suffix(entry.url or entry.file_name)}",
-                              f"file {index + 1} {entry.describe()}", entry.width, entry.height)
+                              f"file {index + 1} {entry.describe()}", entry.width, entry.height,
+                              key=entry.file_name)
             by_image[entry.id] = example
             self.work.append(_Fetch(entry, example, location))
         detection = self.source.annotation_kind is AnnotationKind.DETECTION

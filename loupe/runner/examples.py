@@ -19,6 +19,7 @@ class Example:
     height: int = 0
     labels: list[int] = field(default_factory=list)  # distinct category indices 0..C-1
     boxes: list[Box] = field(default_factory=list)  # detection only
+    key: str = ""  # the image's COCO file_name, as its annotation file gave it (holdout.json's key)
 
     @property
     def name(self) -> str:
@@ -51,7 +52,8 @@ def examples_from_coco(coco: dict, root: Path, labels: list[str] | None = None) 
     images = {}
     for i, entry in enumerate(coco["images"]):
         images[entry["id"]] = Example(Path(root) / entry["file_name"], f"images[{i}] (file_name "
-                                      f"'{entry['file_name']}')", int(entry["width"]), int(entry["height"]))
+                                      f"'{entry['file_name']}')", int(entry["width"]), int(entry["height"]),
+                                      key=entry["file_name"])
     for annotation in coco["annotations"]:
         add_annotation(images[annotation["image_id"]], index[annotation["category_id"]], annotation.get("bbox"))
     return list(images.values()), names

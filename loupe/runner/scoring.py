@@ -1,5 +1,6 @@
 """Running an exported model (the artifact contract of loupe.artifacts) over local images and turning
-its outputs into modelPerformance.
+its outputs into modelPerformance (and, for a training run's test set, holdout.json's per-image
+predictions, from the same pass).
 
 Used by the trainer after export (held-out or test set) and by evaluation runs. The model is loaded
 and run by loupe.inference's Predictor, exactly as the analyze route serves it (same checks, same
@@ -16,10 +17,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from loupe.artifacts import METRICS_FILE
+from loupe.artifacts import HOLDOUT_FILE, METRICS_FILE, Holdout, HoldoutImage, HoldoutSource, relative_box
 from loupe.imaging import EVALUATION_LIMITS
 from loupe.inference import Predictor, load_predictor_from_folder
-from loupe.metrics import classification_performance, detection_performance, multilabel_performance
+from loupe.metrics.classification import classification_performance, multilabel_performance
+from loupe.metrics.detection import detection_performance
 from loupe.preprocess import decode_for_model
 from loupe.runner.examples import Example
 
@@ -42,9 +44,14 @@ def classify(model: Predictor, examples: Sequence[Example]) -> np.ndarray:
 def detect(model: Predictor, example: Example) -> np.ndarray:
     """(K, 6) [label, score, x1, y1, x2, y2] float64 of a detector, in original-image pixels,
     without score filtering (metrics need the low-score detections)."""
+    return _detect_sized(model, example)[0]
+
+
+def _detect_sized(model: Predictor, example: Example) -> tuple[np.ndarray, tuple[int, int]]:
+    """``detect``'s detections, and the original (width, height) their pixels are of."""
     picture, original_size = _decode(model, example)
     found = model.detections(picture, original_size=original_size)
-    return np.column_stack([np.asarray(found.labels, np.float64), found.scores, found.boxes])
+    return np.column_stack([np.asarray(found.labels, np.float64), found.scores, found.boxes]), original_size
 
 
 def ground_truth_boxes(image: Example) -> np.ndarray:
@@ -56,12 +63,48 @@ def ground_truth_boxes(image: Example) -> np.ndarray:
 
 def performance(model: Predictor, images: Sequence[Example]) -> dict:
     """modelPerformance of ``model`` on labelled ``images`` (labels indexed like model.labels)."""
-    task = model.preprocessing.task
+    if model.preprocessing.task == "detection":
+        return _detection_performance(model, [detect(model, image) for image in images], images)
+    return _classification_performance(model, classify(model, images), images)
+
+
+def performance_and_holdout(model: Predictor, images: Sequence[Example],
+                            source: HoldoutSource = "test") -> tuple[dict, Holdout]:
+    """``performance`` and, from the same predictions, holdout.json's per-image entries (keyed by
+    each image's COCO file_name)."""
+    task, labels = model.preprocessing.task, list(model.labels)
     if task == "detection":
-        predictions = [detect(model, image) for image in images]
-        return detection_performance(predictions, [ground_truth_boxes(i) for i in images], model.labels)
-    scores = classify(model, images)
-    if task == "multilabel":
+        found = [_detect_sized(model, image) for image in images]
+        entries = [_detection_entry(image, predictions, size)
+                   for image, (predictions, size) in zip(images, found, strict=True)]
+        result = _detection_performance(model, [predictions for predictions, _ in found], images)
+    else:
+        scores = classify(model, images)
+        entries = [HoldoutImage(key=image.key, width=image.width, height=image.height,
+                                truth_labels=sorted(image.labels), scores=[float(s) for s in row])
+                   for image, row in zip(images, scores, strict=True)]
+        result = _classification_performance(model, scores, images)
+    return result, Holdout(task=task, labels=labels, source=source, images=entries)
+
+
+def _detection_entry(image: Example, predictions: np.ndarray, size: tuple[int, int]) -> HoldoutImage:
+    """holdout.json's entry of a detection image: its relative boxes as the COCO file gave them, and
+    ``predictions`` ((K, 6) [label, score, x1, y1, x2, y2] in the pixels of a ``size`` image) made
+    relative to the image."""
+    width, height = size
+    detections = [(int(row[0]), float(row[1]), *relative_box(*(float(v) for v in row[2:6]), width, height))
+                  for row in predictions]
+    truth = [(int(label), float(left), float(top), float(w), float(h)) for label, left, top, w, h in image.boxes]
+    return HoldoutImage(key=image.key, width=image.width, height=image.height, truth_boxes=truth,
+                        detections=detections)
+
+
+def _detection_performance(model: Predictor, predictions: list[np.ndarray], images: Sequence[Example]) -> dict:
+    return detection_performance(predictions, [ground_truth_boxes(i) for i in images], model.labels)
+
+
+def _classification_performance(model: Predictor, scores: np.ndarray, images: Sequence[Example]) -> dict:
+    if model.preprocessing.task == "multilabel":
         targets = np.zeros((len(images), len(model.labels)), np.int64)
         for row, image in enumerate(images):
             targets[row, image.labels] = 1
@@ -79,4 +122,13 @@ def score_exported(folder: Path, images: Sequence[Example]) -> dict:
 def write_metrics(folder: Path, performance_: dict) -> Path:
     path = folder / METRICS_FILE
     path.write_text(json.dumps(performance_, indent=2, allow_nan=False))
+    return path
+
+
+def write_holdout(folder: Path, holdout: Holdout | None) -> Path | None:
+    """holdout.json in ``folder`` when ``holdout`` has at least one image; else nothing."""
+    if holdout is None or not holdout.images:
+        return None
+    path = folder / HOLDOUT_FILE
+    path.write_text(holdout.to_json())
     return path

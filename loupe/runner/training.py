@@ -4,7 +4,8 @@ Downloads the dataset into a private working folder, hands the examples and a co
 seed, progress, cancel flag, checkpoints) to ``fit``, exports the trained model, scores it (the
 given test set through the exported file, else the trainer's held-out estimate), uploads the
 artifacts next to the model and reports every step into the model's run record. The working
-folder - the only copy of the customer's images - is removed however the run ends.
+folder - the only copy of the customer's images - is removed however the run ends. The per-image
+predictions behind the measurement go next to it as holdout.json (loupe.artifacts.Holdout).
 
 Returns 0 whenever the outcome was recorded (even a failed model): a non-zero exit tells the
 backend the job itself broke, which the reconciler handles (resubmit once, then fail).
@@ -20,17 +21,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from loupe.artifacts import MODEL_FILE
+from loupe.artifacts import MODEL_FILE, Holdout
 from loupe.coco import Purpose
 from loupe.enums import TrainingErrorCode
-from loupe.inference import load_predictor_from_folder
+from loupe.inference import Predictor, load_predictor_from_folder
 from loupe.jobs.spec import JobSpec
 from loupe.runner.checkpoints import BlobCheckpointStore, CheckpointStore
 from loupe.runner.download import DatasetUnavailable, download_dataset
 from loupe.runner.examples import LocalDataset
 from loupe.runner.reporting import RunReporter
-from loupe.runner.scoring import performance as score
-from loupe.runner.scoring import write_metrics
+from loupe.runner.scoring import performance_and_holdout, write_holdout, write_metrics
 from loupe.runner.workdir import make_workdir
 from loupe.runs.record import OpaqueRun, RunStatus
 from loupe.runs.table import StaleRun
@@ -60,7 +60,12 @@ class TrainingCancelled(Exception):
 
 
 class TrainedModel(Protocol):
-    """What a trainer's fit returns."""
+    """What a trainer's fit returns.
+
+    Optionally also ``holdout_predictions() -> loupe.artifacts.Holdout | None``: the per-image
+    predictions behind ``holdout_performance`` (None when no image was held out), written as
+    holdout.json; a model without the method gets no holdout.json unless a test set is given.
+    """
 
     def export(self, folder: Path) -> None:
         """Write the artifact files (loupe.artifacts) into ``folder``."""
@@ -167,8 +172,12 @@ class _TrainingRun:
         # loaded as serving loads it (signature, labels, format version): a model serving can't
         # load is never uploaded; a given test set stays unseen by fit and is scored once, here
         exported = load_predictor_from_folder(out)
-        performance = score(exported, test.images) if test else model.holdout_performance()
+        if test:
+            performance, holdout = performance_and_holdout(exported, test.images, source="test")
+        else:
+            performance, holdout = model.holdout_performance(), _holdout_predictions(model)
         write_metrics(out, performance)
+        _write_holdout(out, holdout, exported)
         self._write_report(out / TRAINING_REPORT_FILE, model.report(), record)
         self.reporter.progress("uploading", 99.0, "writing the model's artifacts")
         self.reporter.record()  # still ours? (a deleted/re-created model must not get these files)
@@ -188,6 +197,22 @@ class _TrainingRun:
             "attempt": record.attempt,
         })
         path.write_text(json.dumps(report, indent=2, default=str))
+
+
+def _write_holdout(folder: Path, holdout: Holdout | None, exported: Predictor) -> None:
+    """holdout.json next to the model when any image was held out, and its task and labels are
+    the exported model's (a trainer's mismatch is logged, not written: readers trust the file)."""
+    if holdout is not None and (holdout.task, holdout.labels) != (exported.preprocessing.task, list(exported.labels)):
+        log.warning("not writing holdout.json: its task and labels (%s, %s) are not the exported model's",
+                    holdout.task, holdout.labels)
+        return
+    write_holdout(folder, holdout)
+
+
+def _holdout_predictions(model: TrainedModel) -> Holdout | None:
+    """The model's optional ``holdout_predictions()`` (see TrainedModel), None without it."""
+    method = getattr(model, "holdout_predictions", None)
+    return method() if callable(method) else None
 
 
 def run_training(spec: JobSpec, storage: Storage, fit: Fit, scratch_root: str | None = None) -> int:

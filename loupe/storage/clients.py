@@ -96,7 +96,8 @@ class Storage:
         with self._lock:
             if self._ready:
                 return
-            for container in (self.settings.datasets_container, self.settings.models_container):
+            for container in (self.settings.datasets_container, self.settings.models_container,
+                              self.settings.customvision_container):
                 try:
                     self.blob_service.create_container(container)
                 except ResourceExistsError:

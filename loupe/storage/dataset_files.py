@@ -102,7 +102,8 @@ class DatasetFiles:
         if location.account_url != self.storage.blob_account_url:
             return None
         allowed = self.settings.datasets_container
-        if location.container.lower() == allowed.lower():
+        # the Custom Vision container holds only images (its projects' training snapshots read them)
+        if location.container.lower() in (allowed.lower(), self.settings.customvision_container.lower()):
             return None
         return (f"'{location.container[:64]}' is a private container of Loupe's storage account; in that account "
                 f"datasets may only be read from the '{allowed}' container")

@@ -6,7 +6,16 @@ EVALUATIONS_TABLE = "LoupeEvaluations"
 # one row per delivered blob-created event (name + etag): makes redelivery idempotent
 BLOB_EVENTS_TABLE = "LoupeBlobEvents"
 
-ALL_TABLES = (DATASETS_TABLE, MODELS_TABLE, EVALUATIONS_TABLE, BLOB_EVENTS_TABLE)
+# Custom Vision (docs/customvision.md#storage): projects in one partition; tags, images, iterations
+# and stored predictions partitioned by their project's id
+CV_PROJECTS_TABLE = "LoupeCvProjects"
+CV_TAGS_TABLE = "LoupeCvTags"
+CV_IMAGES_TABLE = "LoupeCvImages"
+CV_ITERATIONS_TABLE = "LoupeCvIterations"
+CV_PREDICTIONS_TABLE = "LoupeCvPredictions"
+
+ALL_TABLES = (DATASETS_TABLE, MODELS_TABLE, EVALUATIONS_TABLE, BLOB_EVENTS_TABLE, CV_PROJECTS_TABLE, CV_TAGS_TABLE,
+              CV_IMAGES_TABLE, CV_ITERATIONS_TABLE, CV_PREDICTIONS_TABLE)
 
 # Azure Functions function names (function_app.py); infra wires Event Grid to the blob one.
 BLOB_FUNCTION_NAME = "dataset_blob_created"

@@ -58,6 +58,7 @@ EXPECTED_TASK = {
         {"name": "LOUPE_STORAGE_TABLE_URI", "value": "https://stloupeprod.table.core.windows.net"},
         {"name": "LOUPE_MODELS_CONTAINER", "value": "models"},
         {"name": "LOUPE_DATASETS_CONTAINER", "value": "datasets"},
+        {"name": "LOUPE_CUSTOMVISION_CONTAINER", "value": "customvision"},
         {"name": "LOUPE_ALLOWED_STORAGE_HOSTS", "value": "userdata.blob.core.windows.net"},
         {"name": "LOUPE_ALLOW_ANY_IMAGE_HOST", "value": "false"},
         {"name": "LOUPE_MANAGED_IDENTITY_CLIENT_ID", "value": NODE_CLIENT_ID},

@@ -9,7 +9,8 @@ import pytest
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
 from loupe.inference import Predictor, load_predictor_from_folder
-from loupe.metrics import classification_performance, detection_performance
+from loupe.metrics.classification import classification_performance
+from loupe.metrics.detection import detection_performance
 from loupe.runner.examples import Example
 from loupe.runner.scoring import classify, detect, ground_truth_boxes
 from tests.metrics import reference

@@ -36,6 +36,7 @@ OPTIONAL_ON_AZURE = {
     "allow_http_image_urls": "secure default (https only)",
     "allow_loopback_image_urls": "secure default (no loopback addresses); local development only",
     "inference_version_ttl_seconds": "prediction tuning; how stale a cached model may be across instances",
+    "customvision_link_seconds": "how long image links stay valid; the default (an hour) is the intended one",
 }
 # Fields that must NOT be set on Azure, with the reason.
 FORBIDDEN_ON_AZURE = {

@@ -28,13 +28,14 @@ def test_containers_match_the_settings_defaults() -> None:
     # trainer's defaults must name the same containers.
     assert main_var("datasetsContainerName") == Settings.model_fields["datasets_container"].default
     assert main_var("modelsContainerName") == Settings.model_fields["models_container"].default
+    assert main_var("customVisionContainerName") == Settings.model_fields["customvision_container"].default
 
 
 def test_storage_creates_the_data_containers_and_the_tables() -> None:
     storage = b.body(b.declaration(MAIN, "module", "storage").value)
     params = dict(b.object_properties(b.get_path(storage, "params")))
     containers = {b.text(item) for item in b.array_items(params["containerNames"])}
-    assert {"datasetsContainerName", "modelsContainerName", "deploymentContainerName"} == containers
+    assert {"datasetsContainerName", "modelsContainerName", "customVisionContainerName", "deploymentContainerName"} == containers
     assert b.text(params["tableNames"]) == "tableNames"
 
 

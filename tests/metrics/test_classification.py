@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from loupe.metrics import classification_performance, multilabel_performance
-from loupe.metrics.classification import binary_average_precision
+from loupe.metrics.classification import (
+    binary_average_precision,
+    classification_performance,
+    multilabel_performance,
+)
 from tests.metrics import reference
 
 TOL = 1e-6

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from loupe.metrics import detection_performance
+from loupe.metrics.detection import detection_performance
 from tests.metrics import reference
 
 TOL = 1e-6

@@ -41,7 +41,7 @@ def shapes(tmp_path: Path) -> list[Example]:
         for i in range(4):
             path = tmp_path / f"{SHAPES[c]}_{i}.{'png' if i % 2 else 'jpg'}"
             draw(c, rng).save(path)
-            out.append(Example(path, labels=[c]))
+            out.append(Example(path, labels=[c], key=path.name))
     return out
 
 
@@ -57,5 +57,5 @@ def multilabel_shapes(tmp_path: Path) -> list[Example]:
             canvas.paste(draw(kind, rng, (80, 80)), (80 * slot, 0))
         path = tmp_path / f"multi_{i}.png"
         canvas.save(path)
-        out.append(Example(path, labels=list(combo)))
+        out.append(Example(path, labels=list(combo), key=path.name))
     return out

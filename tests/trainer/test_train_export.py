@@ -14,7 +14,14 @@ from trainer.classification import ExportCheckFailed, export_classifier, train_c
 from trainer.classification.export import verify_onnx
 from trainer.context import LocalContext
 
-from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, Preprocessing, labels_from_json
+from loupe.artifacts import (
+    LABELS_FILE,
+    MODEL_FILE,
+    PREPROCESSING_FILE,
+    Preprocessing,
+    holdout_from_json,
+    labels_from_json,
+)
 from loupe.imaging import TRAINING_LIMITS, decode_image
 from loupe.preprocess import to_input
 from tests.trainer.conftest import FAST, SHAPES
@@ -104,6 +111,12 @@ def test_given_holdout_is_predicted_and_all_images_train(shapes):
     assert result.holdout is not None and result.holdout.source == "given"
     assert [p.name for p in result.holdout.images] == [shapes[9].path.name]
     assert result.holdout.scores.argmax(1).tolist() == [2]
+    # holdout.json: the given images, keyed by their COCO file names, with the scores measured
+    holdout = result.holdout_predictions()
+    assert holdout.source == "given" and holdout.task == "multiclass" and holdout.labels == SHAPES
+    (image,) = holdout.images
+    assert image.key == shapes[9].key and image.truth_labels == [2]
+    assert image.scores == pytest.approx(result.holdout.scores[0].tolist())
 
 
 def test_export_check_fails_when_the_graph_and_the_model_disagree(shapes, tmp_path):
@@ -158,3 +171,11 @@ def test_the_recipe_returns_a_trained_model_the_runner_can_use(multilabel_shapes
     assert set(performance["tagPerformance"]) == set(SHAPES) and "averagePrecision" in performance
     report = json.loads(json.dumps(result.report()))
     assert report["views"] == 2 and report["passes"] == ["split", "final"] and report["feature_extractions"] == 24
+    # holdout.json's content: the split-off images, keyed by their COCO file names, a score per label
+    holdout = holdout_from_json(result.holdout_predictions().to_json())
+    assert holdout.task == "multilabel" and holdout.source == "split" and holdout.labels == SHAPES
+    assert len(holdout.images) == report["holdout_images"] > 0
+    by_key = {example.key: example for example in multilabel_shapes}
+    for image, scores in zip(holdout.images, result.holdout.scores, strict=True):
+        assert image.truth_labels == sorted(by_key[image.key].labels)
+        assert image.scores == pytest.approx(scores.tolist()) and len(image.scores) == len(SHAPES)

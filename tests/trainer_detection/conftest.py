@@ -50,7 +50,7 @@ def random_objects(rng: random.Random, count: int, size: tuple[int, int] = SIZE)
 def local_image(path: Path, objects, size: tuple[int, int] = SIZE) -> Example:
     w, h = size
     boxes = [(kind, x1 / w, y1 / h, (x2 - x1) / w, (y2 - y1) / h) for kind, (x1, y1, x2, y2) in objects]
-    return Example(path, f"images[{path.stem}]", w, h, sorted({b[0] for b in boxes}), boxes)
+    return Example(path, f"images[{path.stem}]", w, h, sorted({b[0] for b in boxes}), boxes, key=path.name)
 
 
 def make_dataset(folder: Path, count: int = 8, seed: int = 3, negatives: int = 1) -> list[Example]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from trainer.context import LocalContext
 from trainer.detection import train_detector
@@ -11,6 +12,7 @@ from trainer.detection.data import to_examples
 from trainer.detection.evaluate import HoldoutSet
 from trainer.split import holdout_split
 
+from loupe.artifacts import holdout_from_json
 from tests.trainer_detection.conftest import FAST, LABELS, make_dataset
 
 
@@ -71,6 +73,19 @@ def test_without_holdout_images_a_share_of_big_categories_is_held_out(tmp_path):
                                 "tagPerformance"}
     stats = json.loads(json.dumps(result.report()))
     assert stats["holdout_images"] == len(held) and stats["iterations"] == 10
+    # holdout.json: the held-out images' truth and every detection, relative to the image
+    holdout = holdout_from_json(result.holdout_predictions().to_json())
+    assert holdout.task == "detection" and holdout.source == "split" and holdout.labels == LABELS
+    assert [image.key for image in holdout.images] == [images[i].key for i in held]
+    assert sum(len(image.detections) for image in holdout.images) > 0
+    for image in holdout.images:
+        source = next(example for example in images if example.key == image.key)
+        assert (image.width, image.height) == (source.width, source.height)
+        assert [b[0] for b in image.truth_boxes] == [b[0] for b in source.boxes]
+        assert np.allclose([b[1:] for b in image.truth_boxes], [b[1:] for b in source.boxes], atol=1e-9)
+        for label, score, left, top, width, height in image.detections:
+            assert 0 <= label < len(LABELS) and 0 <= score <= 1
+            assert 0 <= left <= left + width <= 1 + 1e-9 and 0 <= top <= top + height <= 1 + 1e-9
 
 
 def test_few_shot_data_keeps_every_image_for_training(dataset):
@@ -78,3 +93,4 @@ def test_few_shot_data_keeps_every_image_for_training(dataset):
                             options=replace(FAST, min_iterations=2, max_iterations=2))
     assert result.holdout_images == 0 and result.train_images == len(dataset)
     assert result.holdout_performance() == {"tagPerformance": {}}
+    assert result.holdout_predictions() is None

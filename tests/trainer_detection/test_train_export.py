@@ -20,9 +20,9 @@ from trainer.detection.export import DetectionGraph, ExportMismatch, _inputs, ve
 from trainer.detection.model import set_score_threshold
 
 from loupe.artifacts import Preprocessing
-from loupe.inference import FolderModelFiles, load_predictor
+from loupe.inference import FolderModelFiles, load_predictor, load_predictor_from_folder
 from loupe.preprocess import to_input
-from loupe.runner.scoring import score_exported
+from loupe.runner.scoring import performance_and_holdout, score_exported
 from tests.trainer_detection.conftest import COLOURS, FAST, LABELS, draw_scene, local_image, make_dataset
 
 
@@ -38,6 +38,11 @@ def _iou(a, b) -> float:
     iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = ix * iy
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def _corners(box) -> list[float]:
+    left, top, width, height = box
+    return [left, top, left + width, top + height]
 
 
 def test_training_converges_and_reports_what_it_did(trained):
@@ -72,6 +77,17 @@ def test_exported_model_scores_well_on_new_scenes(exported, tmp_path):
     result = score_exported(root / "shapes", test)
     assert result["meanAveragePrecision50"] > 0.8, result
     assert set(result["tagPerformance"]) == set(LABELS)
+    # a training run's test set: the same measurement and holdout.json from one pass
+    performance, holdout = performance_and_holdout(load_predictor_from_folder(root / "shapes"), test)
+    assert performance == result
+    assert holdout.task == "detection" and holdout.source == "test" and holdout.labels == LABELS
+    assert [image.key for image in holdout.images] == [example.key for example in test]
+    for image, example in zip(holdout.images, test, strict=True):
+        assert image.truth_boxes == [tuple(box) for box in example.boxes]
+        assert image.detections and all(0 <= v <= 1 for row in image.detections for v in row[2:])
+        best = max(image.detections, key=lambda row: row[1])  # the best detection is on an object
+        assert any(best[0] == box[0] and _iou(_corners(best[2:]), _corners(box[1:])) > 0.5
+                   for box in example.boxes), (best, example.boxes)
 
 
 def test_prediction_service_finds_the_objects_on_an_easy_image(exported, tmp_path):

@@ -25,9 +25,11 @@ def fit_job(spec: JobSpec, train: LocalDataset, context: JobContext) -> TrainedM
 
     recipe = get_recipe(spec.model_kind)
     starting_point = None if spec.backbone == DEFAULT_BACKBONE else spec.backbone
+    # a classifier's kind as its owner fixed it (the classifier recipe's ``multilabel``)
+    extra = {"multilabel": spec.multilabel} if spec.multilabel is not None else {}
     log.info("training %s with recipe %s on %d images (%d categories)", spec.model_kind.value, recipe.name,
              len(train.images), len(train.labels))
-    return recipe.fit(train.images, train.labels, context=context, starting_point=starting_point)
+    return recipe.fit(train.images, train.labels, context=context, starting_point=starting_point, **extra)
 
 
 def main(argv: list[str] | None = None) -> int:

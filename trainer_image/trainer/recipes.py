@@ -22,7 +22,8 @@ A recipe is ONE function, registered for a ``loupe.enums.ModelKind``::
 
 Recipes may take more keyword arguments with defaults (the classifier's ``multilabel``).
 What a recipe returns is a ``loupe.runner.training.TrainedModel``: ``export(folder)``,
-``holdout_performance()``, ``report()``. Failures are ``trainer.errors`` (subclasses of the
+``holdout_performance()``, ``report()``, and optionally ``holdout_predictions()`` (the per-image
+held-out scores behind the performance, written as ``holdout.json``). Failures are ``trainer.errors`` (subclasses of the
 runner's ``TrainingFailed`` / ``TrainingCancelled``) or ValueError for malformed input.
 """
 

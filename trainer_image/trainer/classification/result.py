@@ -1,6 +1,7 @@
 """What the classifier recipe returns: the trained network and how it was made. A
 ``ClassifierResult`` is a ``loupe.runner.training.TrainedModel``: ``export`` writes the artifact
-files, ``holdout_performance`` measures it on its held-out images, ``report`` says how it was made."""
+files, ``holdout_performance`` measures it on its held-out images, ``holdout_predictions`` gives the
+per-image predictions behind that (holdout.json), ``report`` says how it was made."""
 
 from __future__ import annotations
 
@@ -11,17 +12,22 @@ from typing import Literal
 
 import numpy as np
 
-from loupe.artifacts import Preprocessing
-from loupe.metrics import classification_performance, multilabel_performance
+from loupe.artifacts import Holdout, HoldoutImage, Preprocessing
+from loupe.metrics.classification import classification_performance, multilabel_performance
+from loupe.runner.examples import Example
 from trainer.classification.model import ClassifierNet
 
 
 @dataclass
 class HoldoutPredictions:
-    images: list[Path]
+    examples: list[Example]  # the held-out images, in the order of the rows below
     scores: np.ndarray  # [N, C] probabilities
     targets: np.ndarray  # [N] class indices (multiclass) or [N, C] 0/1 (multilabel)
     source: Literal["split", "given"]
+
+    @property
+    def images(self) -> list[Path]:
+        return [Path(example.path) for example in self.examples]
 
 
 @dataclass
@@ -77,6 +83,17 @@ class ClassifierResult:
         if self.multilabel:
             return multilabel_performance(holdout.scores, holdout.targets, self.labels)
         return classification_performance(holdout.scores, holdout.targets, self.labels)
+
+    def holdout_predictions(self) -> Holdout | None:
+        """holdout.json: the scores behind ``holdout_performance``, per held-out image (keyed by its
+        COCO file_name); None when there were too few images to hold any out."""
+        holdout = self.holdout
+        if holdout is None or not holdout.examples:
+            return None
+        images = [HoldoutImage(key=example.key, width=example.width, height=example.height,
+                               truth_labels=sorted(example.labels), scores=[float(s) for s in row])
+                  for example, row in zip(holdout.examples, holdout.scores, strict=True)]
+        return Holdout(task=self.preprocessing.task, labels=list(self.labels), source=holdout.source, images=images)
 
     def report(self) -> dict:
         """How the model was made (method, views, epochs, what a resume restored)."""

@@ -32,7 +32,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -470,11 +469,11 @@ class _ClassifierRun:
             scores = _scores(self.model, holdout, self.pre, self.device, self.opts.extraction_batch,
                              tick=lambda done: self.progress.report("evaluating", 96.0,
                                                                     f"{done}/{len(holdout)} images"))
-            result = HoldoutPredictions([Path(e.path) for e in holdout], scores,
+            result = HoldoutPredictions(list(holdout), scores,
                                         targets_array(holdout, self.num_classes, self.multilabel), "given")
         elif self.hold_idx and self.split_scores is not None:
             held = [self.train[i] for i in self.hold_idx]
-            result = HoldoutPredictions([Path(e.path) for e in held], self.split_scores,
+            result = HoldoutPredictions(held, self.split_scores,
                                         targets_array(held, self.num_classes, self.multilabel), "split")
         stats.seconds["evaluating"] = time.monotonic() - t_phase
         stats.checkpoint_saves = self.checkpoints.saves

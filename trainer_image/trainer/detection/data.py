@@ -33,6 +33,7 @@ class DetectionExample:
     height: int
     boxes: np.ndarray  # [M,4] float64
     labels: np.ndarray  # [M] int64, 0-based category indices
+    key: str = ""  # the image's COCO file_name (Example.key)
 
 
 def to_examples(images: Sequence[Example], num_classes: int, *, what: str = "training") -> list[DetectionExample]:
@@ -58,7 +59,8 @@ def to_examples(images: Sequence[Example], num_classes: int, *, what: str = "tra
             rows.append((int(label), left, top, min(1.0, left + width), min(1.0, top + height)))
         array = np.asarray([r[1:] for r in rows], dtype=np.float64).reshape(-1, 4)
         labels = np.asarray([r[0] for r in rows], dtype=np.int64)
-        out.append(DetectionExample(Path(image.path), image.source, image.width, image.height, array, labels))
+        out.append(DetectionExample(Path(image.path), image.source, image.width, image.height, array, labels,
+                                    image.key))
     return out
 
 

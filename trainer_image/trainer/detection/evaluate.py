@@ -1,5 +1,6 @@
 """mAP@50 of the torch model on hold-out images, measured as evaluation measures the exported
-model (``loupe.runner.scoring``): the same decoding, ``to_input`` and COCO metric."""
+model (``loupe.runner.scoring``): the same decoding, ``to_input`` and COCO metric; and the
+per-image predictions behind the final measurement (holdout.json, ``loupe.artifacts.Holdout``)."""
 from __future__ import annotations
 
 import math
@@ -10,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from loupe.artifacts import Preprocessing
+from loupe.artifacts import Holdout, HoldoutImage, HoldoutSource, Preprocessing, relative_box
 from loupe.imaging import EVALUATION_LIMITS, ImageRejected
-from loupe.metrics import detection_performance
+from loupe.metrics.detection import detection_performance
 from loupe.preprocess import decode_for_model, to_input
 from trainer.detection.data import DetectionExample
 from trainer.errors import ImagesRejected
@@ -32,6 +33,8 @@ class HoldoutSet:
         self.inputs: list[np.ndarray] = []
         self.scales: list[np.ndarray] = []  # input pixels -> original pixels, per coordinate
         self.truth: list[np.ndarray] = []
+        self.examples = list(examples)
+        self.sizes: list[tuple[int, int]] = []  # original (width, height) the predictions' pixels are of
         for ex in examples:
             try:
                 picture, info = decode_for_model(ex.path.read_bytes(), EVALUATION_LIMITS, pre)
@@ -42,6 +45,7 @@ class HoldoutSet:
             sy = info.height / picture.height / transform.scale_y
             self.inputs.append(tensor)
             self.scales.append(np.asarray([sx, sy, sx, sy]))
+            self.sizes.append((info.width, info.height))
             size = np.asarray([ex.width, ex.height, ex.width, ex.height])
             self.truth.append(np.column_stack([ex.labels.astype(np.float64), ex.boxes * size]).reshape(-1, 5))
 
@@ -57,9 +61,18 @@ class HoldoutSet:
     def map50(self, model: nn.Module, offset: int) -> float:
         return self.performance(model, offset)["meanAveragePrecision50"]
 
-    @torch.no_grad()
     def performance(self, model: nn.Module, offset: int) -> dict:
         """modelPerformance (loupe.metrics.detection_performance) of ``model`` on these images."""
+        return self.metrics(self.predict(model, offset))
+
+    def metrics(self, predictions: list[np.ndarray]) -> dict:
+        """modelPerformance of ``predict``'s predictions."""
+        return detection_performance(predictions, self.truth, self.labels)
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, offset: int) -> list[np.ndarray]:
+        """Per image, (K, 6) [label, score, x1, y1, x2, y2] float64 in original-image pixels, every
+        detection the model output."""
         tick = time.monotonic()
         was_training = model.training
         model.eval()
@@ -72,7 +85,20 @@ class HoldoutSet:
                 predictions.append(np.column_stack([
                     (out["labels"].cpu().numpy() - offset).astype(np.float64),
                     out["scores"].cpu().numpy().astype(np.float64), boxes]).reshape(-1, 6))
-            return detection_performance(predictions, self.truth, self.labels)
+            return predictions
         finally:
             model.train(was_training)
             self.seconds += time.monotonic() - tick
+
+    def holdout(self, predictions: list[np.ndarray], source: HoldoutSource) -> Holdout:
+        """holdout.json of ``predict``'s predictions: boxes relative to each image, keyed by its COCO
+        file_name."""
+        images = []
+        for ex, found, (width, height) in zip(self.examples, predictions, self.sizes, strict=True):
+            truth = [(int(label), float(x1), float(y1), float(x2 - x1), float(y2 - y1))
+                     for label, (x1, y1, x2, y2) in zip(ex.labels, ex.boxes, strict=True)]
+            detections = [(int(row[0]), float(row[1]), *relative_box(*row[2:6].tolist(), width, height))
+                          for row in found]
+            images.append(HoldoutImage(key=ex.key, width=ex.width, height=ex.height, truth_boxes=truth,
+                                       detections=detections))
+        return Holdout(task="detection", labels=self.labels, source=source, images=images)

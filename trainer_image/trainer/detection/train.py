@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from loupe.artifacts import Preprocessing
+from loupe.artifacts import Holdout, HoldoutSource, Preprocessing
 from loupe.enums import ModelKind
 from loupe.runner.examples import Example
 from trainer.budget import DETECTOR_HOURS_PER_IMAGE, check_budget
@@ -86,6 +86,7 @@ class DetectorResult:
     train_images: int = 0
     holdout_images: int = 0
     holdout_metrics: dict | None = None  # modelPerformance of the returned weights on the hold-out
+    holdout: Holdout | None = None  # the per-image predictions behind holdout_metrics (holdout.json)
 
     def export(self, folder: Path) -> None:
         """Write model.onnx, labels.json and preprocessing.json into ``folder``, the ONNX model
@@ -102,6 +103,11 @@ class DetectorResult:
         """modelPerformance on the hold-out images (given, or split off the training images);
         no values when there were too few images to hold any out."""
         return self.holdout_metrics if self.holdout_metrics is not None else {"tagPerformance": {}}
+
+    def holdout_predictions(self) -> Holdout | None:
+        """holdout.json: the detections behind ``holdout_performance``, per hold-out image (keyed by
+        its COCO file_name, boxes relative to the image); None when no image was held out."""
+        return self.holdout
 
     @property
     def stats(self) -> DetectorStats:
@@ -205,6 +211,7 @@ def _train(train: list[Example], labels: list[str], ctx: TrainingContext, backbo
     if not any(len(ex.boxes) for ex in examples):
         raise ValueError("train: no image has a box; a detector needs at least one labelled object")
     _check_budget(len(examples), ctx.deadline - started)
+    source: HoldoutSource = "given" if holdout is not None else "split"
     if holdout is not None:
         held = to_examples(holdout, len(labels), what="hold-out")
     else:
@@ -212,15 +219,17 @@ def _train(train: list[Example], labels: list[str], ctx: TrainingContext, backbo
         kept, held_out = holdout_split(examples, len(labels), ctx.seed, fraction=options.holdout_fraction,
                                        min_images=options.holdout_min_images, at_least_one=False)
         examples, held = [examples[i] for i in kept], [examples[i] for i in held_out]
-    return _Run(examples, labels, held, ctx, backbone, options, started).run()
+    return _Run(examples, labels, held, ctx, backbone, options, started, source).run()
 
 
 class _Run:
     """One call of train_detector: the planned network, its data, and the training loop."""
 
     def __init__(self, examples: list[DetectionExample], labels: list[str], held: list[DetectionExample],
-                 ctx: TrainingContext, backbone: str, options: DetectorOptions, started: float) -> None:
+                 ctx: TrainingContext, backbone: str, options: DetectorOptions, started: float,
+                 source: HoldoutSource = "split") -> None:
         self.ctx, self.examples, self.labels, self.started = ctx, examples, labels, started
+        self.holdout_source = source
         self.device = device_of(options)
         self.options = options = options.resolved(self.device)
         ctx.progress("preparing", 0.0, f"planning a detector for {len(examples)} images")
@@ -386,7 +395,10 @@ class _Run:
         self.save()
         if self.best is not None:
             self.model.load_state_dict(self.best["model"])
-        metrics = self.held.performance(self.model, self.offset) if self.held is not None else None
+        metrics = holdout = None
+        if self.held is not None:  # measured once: the metrics and holdout.json from the same predictions
+            predictions = self.held.predict(self.model, self.offset)
+            metrics, holdout = self.held.metrics(predictions), self.held.holdout(predictions, self.holdout_source)
         model = self.model.to("cpu").eval()
         holdout_map = state.best_map if self.held is not None else None
         self.ctx.progress("training", 100.0, f"trained {state.iteration} iterations ({stop_reason})")
@@ -397,7 +409,8 @@ class _Run:
             iterations=state.iteration, iterations_this_run=state.iteration - self.first_iteration,
             stop_reason=stop_reason, holdout_map50=holdout_map, verify_images=_verify_images(self.examples),
             losses=list(state.windows), history=list(state.history), seconds=time.monotonic() - self.started,
-            train_images=len(self.examples), holdout_images=len(self.held or []), holdout_metrics=metrics)
+            train_images=len(self.examples), holdout_images=len(self.held or []), holdout_metrics=metrics,
+            holdout=holdout)
 
 
 def _check_budget(images: int, available_seconds: float, estimated_seconds: float = 0.0) -> None:
