@@ -6,6 +6,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# Debian's Chromium for the studio's browser tests (tests/studio); Playwright's own download needs the internet
+CHROMIUM_STAMP := $(VENV)/.chromium
 
 .PHONY: run serve test bench install clean help
 
@@ -15,11 +17,17 @@ help:
 	@echo "make test   - run the test suite"
 	@echo "make bench  - run the benchmarks (reads ../shared/datasets where present)"
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
 
 $(PY_STAMP): requirements-core.txt requirements.txt requirements-dev.txt trainer_image/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CHROMIUM_STAMP): $(PY_STAMP)
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ]; then \
+		apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium); fi
+	@test -x /usr/bin/chromium || echo "warning: /usr/bin/chromium is missing (install Debian's chromium): tests/studio will fail"
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json

@@ -27,6 +27,7 @@ from loupe.api.routes.customvision import prediction_api as cv_prediction_api
 from loupe.api.routes.customvision import predictions as cv_predictions
 from loupe.api.routes.customvision import projects as cv_projects
 from loupe.api.routes.customvision import transfer as cv_transfer
+from loupe.api.studio import router as studio_router
 from loupe.customvision.errors import CustomVisionError
 from loupe.errors import ServiceError, shown
 from loupe.services import Services
@@ -63,7 +64,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(evaluations.router)
     app.include_router(analyze.router)
     for router in (cv_projects.router, cv_images.router, cv_iterations.router, cv_predictions.router,
-                   cv_transfer.router, cv_prediction_api.router):
+                   cv_transfer.router, cv_prediction_api.router, studio_router):
         app.include_router(router)
 
     @app.get("/health", include_in_schema=False)

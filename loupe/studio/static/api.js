@@ -1,0 +1,100 @@
+// The only place that talks to Loupe: the public Custom Vision routes, the key in a header.
+const TRAINING = "/customvision/v3.4-preview/training";
+const PREDICTION = "/customvision/v3.1/prediction";
+const KEY_ITEM = "loupe.studio.key";
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+  // the error in words, as shown where it happened
+  get words() {
+    if (this.status === 401) return "The API key was refused (401). Sign in again with a key from LOUPE_API_KEYS.";
+    if (this.status === 0) return `The server could not be reached: ${this.message}`;
+    return `${this.message} (${this.code || "error"}, HTTP ${this.status})`;
+  }
+}
+
+// sessionStorage: the key lives as long as the tab, never in a URL or in localStorage
+export const session = {
+  get key() { return sessionStorage.getItem(KEY_ITEM) || ""; },
+  set key(value) { if (value) sessionStorage.setItem(KEY_ITEM, value); else sessionStorage.removeItem(KEY_ITEM); },
+};
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params || {})) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+async function call(method, url, { params, json, body, header = "Training-Key", key } = {}) {
+  const headers = { [header]: key ?? session.key };
+  let payload = body;
+  if (json !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(json);
+  }
+  let response;
+  try {
+    response = await fetch(url + query(params), { method, headers, body: payload, credentials: "omit" });
+  } catch (e) {
+    throw new ApiError(0, "NetworkError", e.message);
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = text; }
+  if (!response.ok && response.status !== 207) {
+    const err = (data && data.error) || data || {};
+    throw new ApiError(response.status, err.code, err.message || response.statusText || "Request failed");
+  }
+  return data;
+}
+
+const t = (path) => TRAINING + path;
+const p = (id) => t(`/projects/${encodeURIComponent(id)}`);
+
+export const api = {
+  checkKey: (key) => call("GET", t("/projects"), { key }),
+  domains: () => call("GET", t("/domains")),
+  projects: () => call("GET", t("/projects")),
+  createProject: (name, domainId, classificationType) =>
+    call("POST", t("/projects"), { params: { name, domainId, classificationType } }),
+  renameProject: (id, name) => call("PATCH", p(id), { json: { name } }),
+  deleteProject: (id) => call("DELETE", p(id)),
+  tags: (id) => call("GET", p(id) + "/tags"),
+  createTag: (id, name) => call("POST", p(id) + "/tags", { params: { name } }),
+  images: (id, params) => call("GET", p(id) + "/images", { params }),
+  imageCount: (id, params) => call("GET", p(id) + "/images/count", { params }),
+  imagesByIds: (id, ids) => call("GET", p(id) + "/images/id", { params: { imageIds: ids.join(",") } }),
+  upload: (id, files) => {
+    const form = new FormData();
+    for (const f of files) form.append("imageData", f, f.name);
+    return call("POST", p(id) + "/images", { body: form });
+  },
+  tagImages: (id, pairs) => call("POST", p(id) + "/images/tags", { json: { tags: pairs } }),
+  addRegions: (id, regions) => call("POST", p(id) + "/images/regions", { json: { regions } }),
+  deleteRegions: (id, regionIds) => call("DELETE", p(id) + "/images/regions", { params: { regionIds: regionIds.join(",") } }),
+  train: (id, params) => call("POST", p(id) + "/train", { params }),
+  iterations: (id) => call("GET", p(id) + "/iterations"),
+  iteration: (id, it) => call("GET", p(id) + `/iterations/${encodeURIComponent(it)}`),
+  performance: (id, it, threshold, overlapThreshold) =>
+    call("GET", p(id) + `/iterations/${encodeURIComponent(it)}/performance`, { params: { threshold, overlapThreshold } }),
+  publish: (id, it, publishName) =>
+    call("POST", p(id) + `/iterations/${encodeURIComponent(it)}/publish`, { params: { publishName, predictionId: "loupe-studio" } }),
+  unpublish: (id, it) => call("DELETE", p(id) + `/iterations/${encodeURIComponent(it)}/publish`),
+  quickTest: (id, iterationId, file) => {
+    const form = new FormData();
+    form.append("imageData", file, file.name);
+    return call("POST", p(id) + "/quicktest/image", { params: { iterationId, store: "false" }, body: form });
+  },
+  // the Prediction API with its own header, as an application would call it
+  predict: (id, publishName, kind, file) => {
+    const form = new FormData();
+    form.append("imageData", file, file.name);
+    return call("POST", `${PREDICTION}/${encodeURIComponent(id)}/${kind}/iterations/${encodeURIComponent(publishName)}/image/nostore`,
+      { body: form, header: "Prediction-Key" });
+  },
+};

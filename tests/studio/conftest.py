@@ -1,0 +1,78 @@
+"""Loupe Studio in a real headless Chromium (Debian's, driven by Playwright's Python package).
+
+One browser per session; each test gets a fresh context and page that records console errors,
+page errors and every request to a host other than the server's, and saves its screenshots
+under pytest's tmp_path (never in the repository)."""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image
+
+from tests.conftest import TEST_API_KEY
+
+CHROMIUM = Path(os.environ.get("LOUPE_CHROMIUM", "/usr/bin/chromium"))
+
+
+@pytest.fixture(scope="session")
+def browser():
+    # a missing browser fails (make install brings Debian's chromium): a skip would hide the studio's tests
+    if not CHROMIUM.is_file():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run `make install` as root (apt-get install chromium) "
+                    "or set LOUPE_CHROMIUM to a Chromium binary")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--disable-gpu"])
+        yield browser
+        browser.close()
+
+
+class Studio:
+    def __init__(self, page, base_url: str, shots: Path) -> None:
+        self.page, self.base_url, self.shots = page, base_url, shots
+        self.problems: list[str] = []
+        self.foreign: list[str] = []
+        # the thumbnails' SAS links point at the blob endpoint (Azurite on the same loopback host)
+        self.host = urlsplit(base_url).hostname
+        page.on("console", lambda m: m.type == "error" and self.problems.append(f"console: {m.text}"))
+        page.on("pageerror", lambda e: self.problems.append(f"pageerror: {e}"))
+        page.on("request", self._request)
+
+    def _request(self, request) -> None:
+        url = urlsplit(request.url)
+        if url.scheme not in ("blob", "data") and url.hostname != self.host:
+            self.foreign.append(request.url)
+
+    def open(self) -> None:
+        self.page.goto(self.base_url + "/studio/")
+
+    def sign_in(self, key: str = TEST_API_KEY) -> None:
+        self.page.get_by_label("API key").fill(key)
+        self.page.get_by_role("button", name="Sign in").click()
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        with Image.open(path) as image:
+            colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+        assert colours is None or len(colours) > 1, f"screenshot {name} is blank"
+        return path
+
+    def check_clean(self) -> None:
+        assert self.problems == [], self.problems
+        assert self.foreign == [], f"requests to other hosts: {self.foreign}"
+
+
+@pytest.fixture
+def studio(browser, api_server, tmp_path) -> Iterator[Studio]:
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    studio = Studio(page, api_server.url.rstrip("/"), tmp_path)
+    yield studio
+    context.close()

@@ -1,0 +1,59 @@
+"""build_package: a Loupe model folder -> a Custom Vision export package zip (docs/exports.md)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from trainer.packages import manifest as layout
+from trainer.packages.manifest import PackageError, PackageInfo
+from trainer.packages.onnx_package import (
+    ONNX_PIXELS,
+    OPENVINO_PIXELS,
+    metadata_of,
+    package_graph,
+    read_model_folder,
+    to_float16,
+)
+from trainer.packages.openvino_package import to_openvino
+
+ONNX_MODEL_FILE = "model.onnx"
+FLOAT16 = "ONNXFloat16"
+# platform -> the flavors it has (None: the plain one), in Custom Vision's spelling
+PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16), "OpenVino": (None,)}
+
+
+def _canonical(platform: str, flavor: str | None) -> tuple[str, str | None]:
+    """Custom Vision's names, matched without regard to case; PackageError for anything else."""
+    by_lower = {name.lower(): name for name in PLATFORMS}
+    name = by_lower.get((platform or "").lower())
+    if name is None:
+        raise PackageError(f"unknown export platform {platform!r}; supported: {sorted(PLATFORMS)}")
+    flavors = {f.lower(): f for f in PLATFORMS[name] if f}
+    if flavor is None or flavor == "":
+        return name, None
+    if flavor.lower() not in flavors:
+        raise PackageError(f"unknown flavor {flavor!r} for platform {name}; supported: "
+                           f"{[f or 'null' for f in PLATFORMS[name]]}")
+    return name, flavors[flavor.lower()]
+
+
+def build_package(model_folder: Path, out_zip: Path, platform: str, flavor: str | None = None) -> PackageInfo:
+    """Write the ``platform``/``flavor`` package of the Loupe model in ``model_folder`` to ``out_zip``.
+
+    Raises PackageError for an unknown platform or flavor, an unusable model folder, or a
+    converter failure.
+    """
+    platform, flavor = _canonical(platform, flavor)
+    src = read_model_folder(Path(model_folder))
+    if platform == "ONNX":
+        model = package_graph(src, ONNX_PIXELS)
+        if flavor == FLOAT16:
+            model = to_float16(model, src.is_detector)
+        files = {ONNX_MODEL_FILE: model.SerializeToString()}
+    else:
+        model = package_graph(src, OPENVINO_PIXELS)
+        files = to_openvino(model)
+    domain = "ObjectDetection" if src.is_detector else "Classification"
+    data = layout.manifest(name=src.name, domain=domain, platform=platform, flavor=flavor,
+                           model_files=list(files), model_bytes=next(iter(files.values())))
+    written = layout.write_zip(Path(out_zip), files, src.labels, metadata_of(model), data)
+    return PackageInfo(Path(out_zip), platform, flavor, domain, src.labels, (src.side, src.side), written)
