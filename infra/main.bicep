@@ -78,6 +78,7 @@ var tableNames = [
   'LoupeDatasets'
   'LoupeModels'
   'LoupeEvaluations'
+  'LoupeExports'
   'LoupeBlobEvents'
   'LoupeCvProjects'
   'LoupeCvTags'

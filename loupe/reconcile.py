@@ -7,25 +7,31 @@ their backend's view and the trainer's heartbeat, so no model stays in flight fo
   budget ends ``failed`` with the reason;
 - a cancel whose job is gone ends ``cancelled``; a preempted (Spot) job is left to the backend's
   requeue and noted in the model's progress.
-Lives above models and evaluations (it reconciles both); runs from a timer function on Azure
-and from a thread of the local host.
+Evaluations and exports (runs of a model, never resubmitted) end ``failed`` when their job is gone,
+crashed or went silent. Lives above models, evaluations and exports (it reconciles all three); runs
+from a timer function on Azure and from a thread of the local host.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Callable, TypeVar
 
 from loupe.enums import EvaluationErrorCode, TrainingErrorCode
 from loupe.evaluations.record import EvaluationRecord
 from loupe.evaluations.service import EvaluationService
+from loupe.exports.record import ExportRecord
+from loupe.exports.service import ExportService
 from loupe.jobs.backend import JobBackend, JobState, JobStatus
 from loupe.models.record import ModelRecord
 from loupe.models.service import ModelService
-from loupe.runs.record import RunStatus
+from loupe.runner.export import EXPORT_FAILED
+from loupe.runs.record import RunRecord, RunStatus
 from loupe.storage.entities import utc_now
 
 log = logging.getLogger(__name__)
+R = TypeVar("R", bound=RunRecord)
 
 MAX_ATTEMPTS = 2  # the first run plus one resubmission after a crash
 # A run may overrun its budget by this much (start-up, download, export) before it is stopped.
@@ -44,9 +50,10 @@ class Action:
 
 class Reconciler:
     def __init__(self, models: ModelService, evaluations: EvaluationService, backend: JobBackend,
-                 heartbeat_timeout_seconds: float) -> None:
+                 heartbeat_timeout_seconds: float, exports: ExportService | None = None) -> None:
         self.models = models
         self.evaluations = evaluations
+        self.exports = exports
         self.backend = backend
         self.heartbeat_timeout = timedelta(seconds=heartbeat_timeout_seconds)
 
@@ -70,34 +77,52 @@ class Reconciler:
             if action is not None:
                 log.info("reconciled evaluation %s: %s (%s)", action.model, action.action, action.reason)
                 actions.append(action)
+        for export in self.exports.repo.in_flight() if self.exports is not None else []:
+            try:
+                action = self._reconcile_export(export)
+            except Exception:
+                log.exception("reconciling export %s/%s failed", export.model_name, export.name)
+                continue
+            if action is not None:
+                log.info("reconciled export %s: %s (%s)", action.model, action.action, action.reason)
+                actions.append(action)
         return actions
 
     def _reconcile_evaluation(self, record: EvaluationRecord) -> Action | None:
-        now = utc_now()
-        reason = None
-        if record.job_id is None:
-            if now - record.created > SUBMIT_GRACE:
-                reason = "the evaluation job was never submitted"
-        else:
-            status = self.backend.status(record.job_id)
-            if status.state is JobState.NOT_FOUND and self._still_reporting(record, now):
-                return None  # the backend lost track of it, but the job itself is alive
-            if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
-                reason = f"the evaluation stopped unexpectedly: {status.detail or status.state.value}"
-            elif status.state is JobState.RUNNING and record.status is RunStatus.RUNNING:
-                last_sign = record.heartbeat or record.started or record.updated
-                if now - last_sign > self.heartbeat_timeout:
-                    self.backend.cancel(record.job_id)
-                    reason = "the evaluation stopped reporting and was stopped"
+        reason = self._side_run_problem(record, "evaluation")
         if reason is None:
             return None
         error = {"code": EvaluationErrorCode.INTERNAL.value, "message": reason}
-        updated = self.evaluations.repo.update(record.model_name, record.name, lambda r: r.with_changes(
-            status=RunStatus.FAILED, error=error, progress=None)
-            if not r.status.is_terminal and r.run_id == record.run_id else None)
+        updated = self.evaluations.repo.runs.update(record.model_name, record.name, _failing(record, error))
         return Action(f"{record.model_name}/{record.name}", "failed", reason) if updated else None
 
-    def _still_reporting(self, record: ModelRecord | EvaluationRecord, now) -> bool:
+    def _reconcile_export(self, record: ExportRecord) -> Action | None:
+        assert self.exports is not None
+        reason = self._side_run_problem(record, "export")
+        if reason is None:
+            return None
+        error = {"code": EXPORT_FAILED, "message": reason}
+        updated = self.exports.repo.runs.update(record.model_name, record.name, _failing(record, error))
+        return Action(f"{record.model_name}/exports/{record.name}", "failed", reason) if updated else None
+
+    def _side_run_problem(self, record: EvaluationRecord | ExportRecord, what: str) -> str | None:
+        """Why a run of a model (an evaluation, an export: never resubmitted) must end failed, if it must."""
+        now = utc_now()
+        if record.job_id is None:
+            return f"the {what} job was never submitted" if now - record.created > SUBMIT_GRACE else None
+        status = self.backend.status(record.job_id)
+        if status.state is JobState.NOT_FOUND and self._still_reporting(record, now):
+            return None  # the backend lost track of it, but the job itself is alive
+        if status.state in (JobState.COMPLETED, JobState.NOT_FOUND):
+            return f"the {what} stopped unexpectedly: {status.detail or status.state.value}"
+        if status.state is JobState.RUNNING and record.status is RunStatus.RUNNING:
+            last_sign = record.heartbeat or record.started or record.updated
+            if now - last_sign > self.heartbeat_timeout:
+                self.backend.cancel(record.job_id)
+                return f"the {what} stopped reporting and was stopped"
+        return None
+
+    def _still_reporting(self, record: RunRecord, now) -> bool:
         """The run's own heartbeat is fresh: its job is alive whatever the backend says, and a run
         that is alive and reporting is never failed (it fails once the heartbeat goes stale)."""
         return (record.status is RunStatus.RUNNING and record.heartbeat is not None
@@ -186,3 +211,13 @@ class Reconciler:
         self.models.repo.update(record.name, lambda r: r.with_changes(progress=progress, heartbeat=utc_now())
                                 if r.run_id == record.run_id and not r.status.is_terminal else None)
         return Action(record.name, "noted-preemption", message)
+
+
+def _failing(record: RunRecord, error: dict) -> Callable[[R], R | None]:
+    """The change that ends ``record``'s run failed, unless it ended or was replaced meanwhile."""
+    def change(r: R) -> R | None:
+        if r.status.is_terminal or r.run_id != record.run_id:
+            return None
+        return r.with_changes(status=RunStatus.FAILED, error=error, progress=None)
+
+    return change

@@ -14,6 +14,7 @@ from loupe.customvision.service import CustomVision
 from loupe.datasets.drop import DropRegistrar
 from loupe.datasets.service import DatasetService
 from loupe.evaluations.service import EvaluationService
+from loupe.exports.service import ExportService
 from loupe.inference.cache import PredictorCache
 from loupe.jobs.backend import JobBackend
 from loupe.jobs.factory import make_backend
@@ -77,17 +78,23 @@ class Services:
         return EvaluationService(self.ready().storage, self.datasets, self.models.repo, self.backend, self.submitter)
 
     @functools.cached_property
+    def exports(self) -> ExportService:
+        return ExportService(self.ready().storage, self.models.repo, self.submitter)
+
+    @functools.cached_property
     def customvision(self) -> CustomVision:
         return CustomVision(self.ready().storage, lambda: self.datasets, lambda: self.models,
                             lambda: self.predictors)
 
     @functools.cached_property
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.models, self.evaluations, self.backend, self.settings.heartbeat_timeout_seconds)
+        return Reconciler(self.models, self.evaluations, self.backend, self.settings.heartbeat_timeout_seconds,
+                          exports=self.exports)
 
     def _model_deleted(self, name: str) -> None:
-        """Forget what belongs to a deleted model: its evaluations, its cached prediction session."""
+        """Forget what belongs to a deleted model: its evaluations and exports, its cached prediction session."""
         self.evaluations.repo.delete_of_model(name)
+        self.exports.repo.delete_of_model(name)
         with self._lock:
             predictors = self._predictors
         if predictors is not None:

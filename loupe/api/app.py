@@ -20,7 +20,7 @@ from loupe.api.middleware import (
     CustomVisionPathMiddleware,
 )
 from loupe.api.openapi import install as install_openapi
-from loupe.api.routes import analyze, datasets, evaluations, models
+from loupe.api.routes import analyze, datasets, evaluations, exports, models
 from loupe.api.routes.customvision import images as cv_images
 from loupe.api.routes.customvision import iterations as cv_iterations
 from loupe.api.routes.customvision import prediction_api as cv_prediction_api
@@ -62,6 +62,7 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(models.router)
     app.include_router(evaluations.router)
+    app.include_router(exports.router)
     app.include_router(analyze.router)
     for router in (cv_projects.router, cv_images.router, cv_iterations.router, cv_predictions.router,
                    cv_transfer.router, cv_prediction_api.router, studio_router):

@@ -64,9 +64,10 @@ _ERROR_DESCRIPTIONS = {
          "or a domain code such as DatasetNotFound",
     401: "Access denied: missing or wrong Ocp-Apim-Subscription-Key (code \"401\")",
     404: "NotFound",
-    409: "ModelAlreadyExists, DatasetAlreadyExists, EvaluationAlreadyExists or Conflict",
+    409: "ModelAlreadyExists, DatasetAlreadyExists, EvaluationAlreadyExists, ExportAlreadyInProgress or Conflict",
     412: "PreconditionFailed: If-Match does not match the eTag",
-    415: "The body's Content-Type is not JSON",
+    413: "The body is larger than the route's documented limit",
+    415: "The body's Content-Type is not JSON (for a zip import: not application/zip)",
 }
 
 

@@ -3,26 +3,23 @@
 An uploaded image is kept as sent (``original``) with two JPEG copies made once, at upload: a
 ``resized`` one (longest side at most RESIZED_SIDE, what a labelling tool shows) and a
 ``thumbnail`` (longest side at most THUMBNAIL_SIDE). Links are read-only SAS URLs that expire
-after ``customvision_link_seconds``: signed with the account key locally (Azurite), with a user
-delegation key of the app's managed identity on Azure (no account key exists there).
+after ``customvision_link_seconds`` (loupe.storage.signing: the account key on Azurite, a user
+delegation key of the app's managed identity on Azure).
 """
 from __future__ import annotations
 
 import io
-import threading
-from datetime import datetime, timedelta, timezone
 from urllib.parse import quote
 
-from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
+from azure.storage.blob import ContentSettings
 from PIL import Image
 
 from loupe.storage.clients import Storage
+from loupe.storage.signing import BlobSigner
 
 RESIZED_SIDE = 1024
 THUMBNAIL_SIDE = 200
 JPEG = ContentSettings(content_type="image/jpeg")
-# a user delegation key is asked for this long, and renewed when less than a link's life remains
-_DELEGATION_HOURS = 24
 
 
 def image_prefix(project_id: str, image_id: str) -> str:
@@ -45,9 +42,7 @@ class ImageBlobs:
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
         self.settings = storage.settings
-        self._lock = threading.Lock()
-        self._delegation = None
-        self._delegation_expiry: datetime | None = None
+        self._signer = BlobSigner(storage, self.settings.customvision_container, self.settings.customvision_link_seconds)
 
     @property
     def container(self):
@@ -81,23 +76,4 @@ class ImageBlobs:
 
     def link(self, blob_name: str) -> str:
         """A read-only URL of the blob that expires (a plain GET fetches it, no key needed)."""
-        now = datetime.now(timezone.utc)
-        expiry = now + timedelta(seconds=self.settings.customvision_link_seconds)
-        service = self.storage.blob_service
-        kwargs: dict = {}
-        if self.settings.uses_connection_string:
-            kwargs["account_key"] = service.credential.account_key
-        else:
-            kwargs["user_delegation_key"] = self._delegation_key(now, expiry)
-        token = generate_blob_sas(service.account_name, self.settings.customvision_container, blob_name,
-                                  permission=BlobSasPermissions(read=True), start=now - timedelta(minutes=5),
-                                  expiry=expiry, **kwargs)
-        return f"{self.url(blob_name)}?{token}"
-
-    def _delegation_key(self, now: datetime, expiry: datetime):
-        with self._lock:
-            if self._delegation is None or self._delegation_expiry is None or self._delegation_expiry < expiry:
-                until = now + timedelta(hours=_DELEGATION_HOURS)
-                self._delegation = self.storage.blob_service.get_user_delegation_key(now - timedelta(minutes=5), until)
-                self._delegation_expiry = until
-            return self._delegation
+        return self._signer.link(blob_name)

@@ -1,5 +1,7 @@
 """Drop-a-file registration: ``datasets/<dataset-name>/<file>.json`` registers or re-validates
-dataset ``<dataset-name>``.
+dataset ``<dataset-name>``. With the marker ``.loupe-convert.json`` in the folder, the folder is
+a dataset in another layout (docs/formats.md#drop): converted into ``<dataset>/azure-coco/``
+(loupe/datasets/conversion.py) on every event of the folder, and that output registered.
 
 Every ``.json`` directly inside the dataset's folder is one of its annotation files; images may
 sit anywhere below the folder and are referenced by relative ``file_name``. The same handler
@@ -37,12 +39,14 @@ from azure.core.exceptions import (
 from azure.storage.blob import BlobPrefix, BlobProperties
 
 from loupe.datasets import limits
+from loupe.datasets.conversion import MARKER, convert_dropped
 from loupe.datasets.record import DatasetRecord
 from loupe.datasets.requests import name_problem
 from loupe.datasets.service import DatasetService
 from loupe.datasets.validation import DatasetValidation, Problem
 from loupe.enums import AnnotationKind
 from loupe.errors import ServiceError, shown
+from loupe.formats import FormatError, Limits
 from loupe.storage.dataset_files import AnnotationFileUnreadable
 from loupe.storage.entities import parse_time, utc_now, wire_time
 from loupe.storage.names import BLOB_EVENTS_TABLE
@@ -194,20 +198,38 @@ class DropRegistrar:
         blobs = sorted(self.annotation_blobs(dataset), key=lambda b: b.name)
         return {container.get_blob_client(blob.name).url: blob.etag for blob in blobs}
 
+    def _converted(self, dataset: str) -> tuple[dict[str, str], DatasetValidation | None] | None:
+        """With the marker in the folder (docs/formats.md#drop): the converted annotation files, or
+        the marker and a validation naming why the folder cannot be converted; else None."""
+        container = self.storage.container(self.container_name)
+        marker = container.get_blob_client(f"{dataset}/{MARKER}")
+        if not marker.exists():
+            return None
+        existing = self.datasets.find(dataset)
+        if existing is not None and existing.value.source == "api":
+            return None  # never convert into the folder of a dataset the API owns: "conflict" follows
+        try:
+            return convert_dropped(container, dataset, Limits()), None
+        except FormatError as exc:
+            return ({marker.url: marker.get_blob_properties().etag},
+                    _invalid("DatasetConversionFailed", shown(exc.place), shown(str(exc), 2000)))
+
     def _register(self, dataset: str) -> DropResult:
+        converted = self._converted(dataset)
         # another file of the same dataset may be validated at the same moment: validate again
         # against the newest entity so the last writer saw every file - a bounded number of times
         # (the handler then releases its claim and the event's redelivery tries again)
         for _ in range(MAX_REGISTER_ATTEMPTS):
-            result = self._register_once(dataset)
+            result = self._register_once(dataset, converted)
             if result is not None:
                 return result
         raise ConcurrentChange(f"dataset {dataset} kept changing while being validated; "
                                f"gave up after {MAX_REGISTER_ATTEMPTS} attempts")
 
-    def _register_once(self, dataset: str) -> DropResult | None:
+    def _register_once(self, dataset: str, converted: tuple[dict[str, str], DatasetValidation | None] | None = None
+                       ) -> DropResult | None:
         """The outcome, or None when a concurrent writer changed the dataset meanwhile."""
-        files = self._annotation_files(dataset)
+        files, failure = converted or (self._annotation_files(dataset), None)
         if not files:
             return DropResult("ignored", dataset, "no annotation file left in the folder")
         uris = list(files)
@@ -215,7 +237,9 @@ class DropRegistrar:
         if existing is not None and existing.value.source == "api" and existing.value.annotation_file_uris != uris:
             log.warning("dataset %s was registered through the API with other files; the drop is not applied", dataset)
             return DropResult("conflict", dataset, "a dataset of this name was registered through the API")
-        if len(uris) > limits.MAX_ANNOTATION_FILES:  # docs/wire-contract.md#limits; the first ones are kept
+        if failure is not None:
+            validation = failure
+        elif len(uris) > limits.MAX_ANNOTATION_FILES:  # docs/wire-contract.md#limits; the first ones are kept
             validation = _invalid("TooManyAnnotationFiles", "annotationFileUris",
                                   f"the folder holds {len(uris)} annotation files (.json); at most "
                                   f"{limits.MAX_ANNOTATION_FILES} are allowed")

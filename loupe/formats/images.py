@@ -56,10 +56,15 @@ class ImageIndex:
             raise
 
     def size(self, rel: str) -> tuple[int, int]:
-        """Width and height from the image header (nothing decoded)."""
+        """Width and height from the image header (nothing decoded), as displayed: an EXIF rotation
+        of 90 or 270 degrees swaps them, as labelling tools and Loupe's own decoding do."""
         try:
             with Image.open(self.root / rel) as image:
-                return image.size
+                try:
+                    orientation = image.getexif().get(0x0112, 1)
+                except Exception:  # a broken EXIF block: the stored orientation
+                    orientation = 1
+                return image.size[::-1] if orientation in (5, 6, 7, 8) else image.size
         except (UnidentifiedImageError, OSError) as exc:
             raise FormatError(rel, f"not a readable image ({exc})") from None
 

@@ -24,6 +24,11 @@ JOB_SPEC_ENV = "LOUPE_JOB_SPEC"
 JOB_SPEC_FILE = "jobspec.json"
 
 
+def export_key(platform: str, flavor: str | None) -> str:
+    """``ONNX``, ``ONNX-ONNXFloat16``: the package's zip is ``<model>/exports/<key>.zip``."""
+    return f"{platform}-{flavor}" if flavor else platform
+
+
 class DatasetSource(BaseModel):
     """Where a dataset's COCO files are and how to read them."""
 
@@ -55,7 +60,7 @@ class JobSpec(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: Literal[1] = JOB_SPEC_VERSION
-    mode: Literal["train", "evaluate"] = "train"
+    mode: Literal["train", "evaluate", "export"] = "train"
     model_name: str
     # A fresh id per PUT of the model (or per evaluation): status writes from a stale run
     # (an old trainer still alive after the model was deleted and re-created) are ignored.
@@ -66,6 +71,9 @@ class JobSpec(BaseModel):
     # evaluate mode: the dataset to evaluate on
     evaluation_dataset: DatasetSource | None = None
     evaluation_name: str | None = None
+    # export mode: the package to build (docs/exports.md), in Custom Vision's canonical spelling
+    export_platform: str | None = None
+    export_flavor: str | None = None
     budget_seconds: float = Field(gt=0)
     output: JobOutput
     backbone: str = "efficientnet_lite0"
@@ -81,16 +89,24 @@ class JobSpec(BaseModel):
     def job_id(self) -> str:
         """A backend-safe id for this run (Batch ids: letters, digits, '-' and '_', <= 64)."""
         key = f"{self.model_name}/{self.evaluation_name}/{self.run_id}/{self.attempt}"
+        if self.mode == "export":
+            key += f"/{self.export_key}"
         digest = hashlib.sha1(key.encode()).hexdigest()[:12]
-        kind = "eval" if self.mode == "evaluate" else "train"
+        kind = {"evaluate": "eval", "export": "export"}.get(self.mode, "train")
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in self.model_name)[:36]
         return f"loupe-{kind}-{safe}-{digest}"
 
     @property
     def spec_blob(self) -> str:
         """Where the API stores this spec, relative to the models container."""
-        folder = f"evaluations/{self.evaluation_name}/" if self.mode == "evaluate" else ""
+        folder = {"evaluate": f"evaluations/{self.evaluation_name}/",
+                  "export": f"exports/{self.export_key}/"}.get(self.mode, "")
         return self.output.blob(f"{folder}jobs/{self.run_id}/{JOB_SPEC_FILE}")
+
+    @property
+    def export_key(self) -> str:
+        """An export's name among its model's exports: its table row key and its zip's name."""
+        return export_key(self.export_platform or "", self.export_flavor)
 
     def to_json(self) -> str:
         """The JSON the trainer reads, with the SAS token in clear (the blob is private)."""

@@ -1,6 +1,7 @@
 """The local stand-in for Event Grid: polls the datasets container and delivers a blob-created
 event for every new or changed annotation file (``datasets/<name>/*.json``, the blobs Event
-Grid's subscription lets through on Azure) to the same handler the Azure function calls.
+Grid's subscription lets through on Azure; the conversion marker ``.loupe-convert.json`` of
+docs/formats.md#drop is one of them) to the same handler the Azure function calls.
 
 It remembers what it delivered only in memory; after a restart it delivers everything once
 more, and the handler's claim table (one row per blob + ETag) turns those into no-ops, so

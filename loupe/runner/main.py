@@ -1,5 +1,6 @@
 """The job entry point a trainer delegates to: read the JobSpec, then run a training job
-(with the trainer's ``fit``) or an evaluation job (which needs no trainer)."""
+(with the trainer's ``fit``), an evaluation job (which needs no trainer) or an export job (with the
+trainer's ``package``)."""
 from __future__ import annotations
 
 import argparse
@@ -7,11 +8,15 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from loupe.jobs.spec import JOB_SPEC_ENV, JobSpec
 from loupe.runner.training import Fit, run_training
 from loupe.settings import get_settings
 from loupe.storage.clients import Storage
+
+if TYPE_CHECKING:
+    from loupe.runner.export import PackageFn
 
 log = logging.getLogger("trainer")
 
@@ -28,7 +33,7 @@ def read_spec(storage: Storage, reference: str) -> JobSpec:
     return JobSpec.model_validate_json(storage.container(container).download_blob(blob).readall())
 
 
-def main(fit: Fit, argv: list[str] | None = None) -> int:
+def main(fit: Fit, argv: list[str] | None = None, package: PackageFn | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trainer", description="Loupe's trainer: runs one JobSpec.")
     parser.add_argument("--spec", help=f"'<container>/<blob>' or a file (default: ${JOB_SPEC_ENV})")
     args = parser.parse_args(argv)
@@ -46,6 +51,12 @@ def main(fit: Fit, argv: list[str] | None = None) -> int:
     scratch = os.environ.get(SCRATCH_ENV) or None
     if spec.mode == "train":
         return run_training(spec, storage, fit, scratch_root=scratch)
+    if spec.mode == "export":
+        from loupe.runner.export import run_export
+
+        if package is None:
+            parser.error("this trainer builds no export packages")
+        return run_export(spec, storage, package, scratch_root=scratch)
     from loupe.runner.evaluation import run_evaluation  # a training job need not import it
 
     return run_evaluation(spec, storage, scratch_root=scratch)

@@ -17,7 +17,7 @@ from loupe.runs.record import OpaqueRun, RunStatus
 from loupe.runs.table import RunTable, StaleRun
 from loupe.storage.clients import Storage
 from loupe.storage.entities import utc_now
-from loupe.storage.names import EVALUATIONS_TABLE, MODELS_PARTITION, MODELS_TABLE
+from loupe.storage.names import EVALUATIONS_TABLE, EXPORTS_TABLE, MODELS_PARTITION, MODELS_TABLE
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,11 @@ class RunReporter:
 
     @classmethod
     def for_spec(cls, spec: JobSpec, storage: Storage, **kwargs: Any) -> "RunReporter":
-        """The reporter of the run ``spec`` belongs to: a model's or an evaluation's."""
+        """The reporter of the run ``spec`` belongs to: a model's, an evaluation's or an export's."""
         if spec.mode == "evaluate":
             table, key = EVALUATIONS_TABLE, (spec.model_name, spec.evaluation_name or "")
+        elif spec.mode == "export":
+            table, key = EXPORTS_TABLE, (spec.model_name, spec.export_key)
         else:
             table, key = MODELS_TABLE, (MODELS_PARTITION, spec.model_name)
         return cls(RunTable(storage.table(table), OpaqueRun), *key, spec.run_id, **kwargs)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-PREFIXES = ("loupe-run-", "loupe-eval-")
+PREFIXES = ("loupe-run-", "loupe-eval-", "loupe-export-")
 OWNER_FILE = "owner.pid"
 
 

@@ -3,6 +3,8 @@
 DATASETS_TABLE = "LoupeDatasets"
 MODELS_TABLE = "LoupeModels"
 EVALUATIONS_TABLE = "LoupeEvaluations"
+# export packages of models (docs/exports.md): partition = model name, row key = the export's key
+EXPORTS_TABLE = "LoupeExports"
 # one row per delivered blob-created event (name + etag): makes redelivery idempotent
 BLOB_EVENTS_TABLE = "LoupeBlobEvents"
 
@@ -14,8 +16,8 @@ CV_IMAGES_TABLE = "LoupeCvImages"
 CV_ITERATIONS_TABLE = "LoupeCvIterations"
 CV_PREDICTIONS_TABLE = "LoupeCvPredictions"
 
-ALL_TABLES = (DATASETS_TABLE, MODELS_TABLE, EVALUATIONS_TABLE, BLOB_EVENTS_TABLE, CV_PROJECTS_TABLE, CV_TAGS_TABLE,
-              CV_IMAGES_TABLE, CV_ITERATIONS_TABLE, CV_PREDICTIONS_TABLE)
+ALL_TABLES = (DATASETS_TABLE, MODELS_TABLE, EVALUATIONS_TABLE, EXPORTS_TABLE, BLOB_EVENTS_TABLE, CV_PROJECTS_TABLE,
+              CV_TAGS_TABLE, CV_IMAGES_TABLE, CV_ITERATIONS_TABLE, CV_PREDICTIONS_TABLE)
 
 # Azure Functions function names (function_app.py); infra wires Event Grid to the blob one.
 BLOB_FUNCTION_NAME = "dataset_blob_created"

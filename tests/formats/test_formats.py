@@ -183,3 +183,18 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     with pytest.raises(SystemExit) as exc:
         main(["convert"])
     assert exc.value.code == 2
+
+
+def test_image_sizes_follow_the_exif_rotation(tmp_path):
+    """A photo stored 60x40 with EXIF orientation 6 (rotated 90 degrees) is 40x60 as displayed."""
+    from PIL import Image
+
+    from loupe.formats.images import ImageIndex
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (60, 40), (10, 20, 30)).save(tmp_path / "rotated.jpg", exif=exif)
+    Image.new("RGB", (60, 40), (10, 20, 30)).save(tmp_path / "plain.jpg")
+    index = ImageIndex(tmp_path, ["rotated.jpg", "plain.jpg"])
+    assert index.size("rotated.jpg") == (40, 60)
+    assert index.size("plain.jpg") == (60, 40)

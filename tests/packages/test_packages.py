@@ -125,3 +125,13 @@ def test_unknown_platform_or_flavor_raises(tmp_path, platform, flavor):
 def test_a_folder_without_a_model_raises(tmp_path):
     with pytest.raises(PackageError, match="not a usable Loupe model"):
         build_package(tmp_path, tmp_path / "out.zip", "ONNX", None)
+
+
+def test_a_corrupt_model_file_is_a_package_error(tmp_path, classifier_folder):
+    import shutil
+
+    folder = tmp_path / "broken"
+    shutil.copytree(classifier_folder, folder)
+    (folder / "model.onnx").write_bytes(b"\x08\x07not protobuf at all" * 10)
+    with pytest.raises(PackageError, match="cannot be read"):
+        build_package(folder, tmp_path / "out.zip", "ONNX", None)

@@ -1,14 +1,16 @@
 """The job entry point (``python -m trainer``): the orchestration is the core's
 (``loupe.runner.main``: read the JobSpec, download, fit, export, score, upload, report); the
 trainer supplies ``fit_job``, which trains with the recipe registered for the spec's model kind
-(``trainer.recipes``)."""
+(``trainer.recipes``), and ``package_job``, which builds an export package (``trainer.packages``)."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from loupe.jobs.spec import JobSpec
 from loupe.runner import main as runner
 from loupe.runner.examples import LocalDataset
+from loupe.runner.export import PackageFailed
 from loupe.runner.training import JobContext, TrainedModel
 from trainer.recipes import get_recipe
 
@@ -32,5 +34,16 @@ def fit_job(spec: JobSpec, train: LocalDataset, context: JobContext) -> TrainedM
     return recipe.fit(train.images, train.labels, context=context, starting_point=starting_point, **extra)
 
 
+def package_job(model_folder: Path, out_zip: Path, platform: str, flavor: str | None) -> object:
+    """``loupe.runner.export.PackageFn``: the export package; a PackageError becomes the run's reason."""
+    # onnx and openvino are imported here: a training job never needs them
+    from trainer.packages import PackageError, build_package
+
+    try:
+        return build_package(model_folder, out_zip, platform, flavor)
+    except PackageError as exc:
+        raise PackageFailed(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    return runner.main(fit_job, argv)
+    return runner.main(fit_job, argv, package=package_job)

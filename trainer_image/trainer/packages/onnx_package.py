@@ -69,9 +69,13 @@ class LoupeModel:
 def read_model_folder(folder: Path) -> LoupeModel:
     try:
         model = onnx.load(str(folder / MODEL_FILE))
+    except Exception as exc:  # OSError, or protobuf's DecodeError for a corrupt or truncated file
+        raise PackageError(f"model folder {folder.name!r} is not a usable Loupe model: {MODEL_FILE} cannot be "
+                           f"read: {exc}") from None
+    try:
         labels = labels_from_json((folder / LABELS_FILE).read_bytes())
         pre = Preprocessing.model_validate_json((folder / PREPROCESSING_FILE).read_bytes())
-    except (OSError, ValueError, onnx.onnx_cpp2py_export.checker.ValidationError) as exc:
+    except (OSError, ValueError) as exc:
         raise PackageError(f"model folder {folder.name!r} is not a usable Loupe model: {exc}") from None
     if [i.name for i in model.graph.input] != [pre.input_name]:
         raise PackageError(f"{MODEL_FILE} has inputs {[i.name for i in model.graph.input]}; "

@@ -21,6 +21,7 @@ from loupe.api.routes.customvision.common import (
 )
 from loupe.customvision import limits
 from loupe.customvision.errors import bad_request
+from loupe.customvision.exports import IterationExports
 from loupe.customvision.wire import image as image_wire
 from loupe.customvision.wire import iteration as iteration_wire
 
@@ -136,16 +137,18 @@ async def get_image_performance_count(project_id: str, iteration_id: str, reques
     return answer(len(await run_in_threadpool(_image_performances, request, project_id, iteration_id)))
 
 
-# --- exports: the package format and converters are their own piece of work (docs/customvision.md#exports)
+# --- exports: jobs that build Custom Vision's packages (docs/customvision.md#exports)
+def _exports(request: Request) -> IterationExports:
+    return IterationExports(_cv(request).iterations, services(request).exports)
+
+
 @router.get("/iterations/{iteration_id}/export")
 async def get_exports(project_id: str, iteration_id: str, request: Request) -> Response:
-    await run_in_threadpool(_cv(request).iterations.get, project_id, iteration_id)
-    return answer([])  # no export has been made of any iteration
+    return answer(await run_in_threadpool(_exports(request).list, project_id, iteration_id))
 
 
 @router.post("/iterations/{iteration_id}/export")
 async def export_iteration(project_id: str, iteration_id: str, request: Request) -> Response:
-    await run_in_threadpool(_cv(request).iterations.trained, project_id, iteration_id)
-    raise bad_request("BadRequestNotSupported", "This Loupe does not export iterations yet; the trained model is "
-                      "served by the prediction API and by imageanalysis:analyze (model-name "
-                      "customvision-<iteration id>).")
+    exports = _exports(request)
+    return answer(await run_in_threadpool(exports.export, project_id, iteration_id, query(request, "platform"),
+                                          query(request, "flavor")))

@@ -1,0 +1,89 @@
+"""Export runs without a trained classifier: a package the trainer cannot build fails with the
+converter's reason, a failed export is built again on request, the reconciler ends export runs
+whose job vanished or crashed, and only succeeded models are exported."""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+from onnx import TensorProto, helper
+
+from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
+from loupe.enums import ModelKind
+from loupe.errors import ServiceError
+from loupe.exports.service import ExportService
+from loupe.jobs.backend import JobState, JobStatus
+from loupe.models.record import ModelRecord
+from loupe.reconcile import SUBMIT_GRACE
+from loupe.runs.record import RunStatus
+from tests.api.test_reconcile import ScriptedBackend
+
+
+def _model(services, name: str, status: RunStatus = RunStatus.SUCCEEDED) -> ModelRecord:
+    record = ModelRecord(name=name, training_dataset="d", budget_hours=1, model_kind=ModelKind.CLASSIFIER,
+                         run_id=f"run-{name}", status=status)
+    services.models.repo.store.create(record)
+    return record
+
+
+def test_a_package_the_trainer_cannot_build_fails_with_its_reason(services, unique_name):
+    name = unique_name("junk")
+    _model(services, name)
+    container = services.storage.container(services.settings.models_container)
+    # a real ONNX graph and labels, but no preprocessing the converter can read: a PackageError
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3, 8, 8])])
+    files = {MODEL_FILE: helper.make_model(graph).SerializeToString(), LABELS_FILE: b'["a", "b"]',
+             PREPROCESSING_FILE: b'{"not": "preprocessing"}'}
+    for file, data in files.items():
+        container.upload_blob(f"{name}/{file}", data, overwrite=True)
+    started = services.exports.create(name, "openvino")
+    assert started.created and started.record.platform == "OpenVino"
+    deadline = time.monotonic() + 120
+    while not (record := services.exports.get(name, "OpenVino")).status.is_terminal:
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert record.status is RunStatus.FAILED
+    assert record.error["code"] == "ExportFailed" and "not a usable Loupe model" in record.error["message"]
+    assert services.exports.link(record) is None
+    again = services.exports.create(name, "OpenVino")  # a failed export is built again
+    assert again.created and again.record.run_id != record.run_id
+
+
+def test_only_succeeded_models_are_exported(services, unique_name):
+    name = unique_name("untrained")
+    _model(services, name, RunStatus.RUNNING)
+    with pytest.raises(ServiceError) as excinfo:
+        services.exports.create(name, "ONNX")
+    assert (excinfo.value.status, excinfo.value.code) == (400, "ModelNotTrained")
+    with pytest.raises(ServiceError) as excinfo:
+        services.exports.create(name, "TensorFlow")
+    assert (excinfo.value.status, excinfo.value.target) == (400, "platform")
+
+
+def test_the_reconciler_ends_export_runs_whose_job_is_gone(services, unique_name):
+    from loupe.evaluations.service import EvaluationService
+    from loupe.models.service import ModelService
+    from loupe.reconcile import Reconciler
+    from loupe.runs.submit import RunSubmitter
+
+    backend = ScriptedBackend()
+    submitter = RunSubmitter(services.storage, backend)
+    models = ModelService(services.storage, services.datasets, backend, submitter)
+    exports = ExportService(services.storage, models.repo, submitter)
+    evaluations = EvaluationService(services.storage, services.datasets, models.repo, backend, submitter)
+    reconciler = Reconciler(models, evaluations, backend, 60, exports=exports)
+    name = unique_name("recon")
+    _model(services, name)
+    crashed = exports.create(name, "ONNX").record
+    backend.states[crashed.job_id] = JobStatus(JobState.COMPLETED, detail="exit code 137")
+    never = exports.create(name, "ONNX", "ONNXFloat16").record
+    exports.repo.store.delete(name, never.name)
+    exports.repo.store.create(replace(never, job_id=None, created=never.created - SUBMIT_GRACE * 2))
+    actions = {a.model: a for a in reconciler.run_once() if a.model.startswith(f"{name}/")}
+    assert set(actions) == {f"{name}/exports/ONNX", f"{name}/exports/ONNX-ONNXFloat16"}
+    first = exports.get(name, "ONNX")
+    assert first.status is RunStatus.FAILED and "exit code 137" in first.error["message"]
+    assert "never submitted" in exports.get(name, "ONNX", "onnxfloat16").error["message"]
