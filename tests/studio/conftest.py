@@ -52,8 +52,8 @@ class Studio:
         self.page.goto(self.base_url + "/studio/")
 
     def sign_in(self, key: str = TEST_API_KEY) -> None:
-        self.page.get_by_label("API key").fill(key)
-        self.page.get_by_role("button", name="Sign in").click()
+        self.page.get_by_label("API key", exact=True).fill(key)
+        self.page.get_by_role("button", name="Sign in", exact=True).click()
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"
