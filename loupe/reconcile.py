@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, TypeVar
+from typing import Callable, Iterable, TypeVar
 
 from loupe.enums import EvaluationErrorCode, TrainingErrorCode
 from loupe.evaluations.record import EvaluationRecord
@@ -58,35 +58,28 @@ class Reconciler:
         self.heartbeat_timeout = timedelta(seconds=heartbeat_timeout_seconds)
 
     def run_once(self) -> list[Action]:
-        actions = []
-        for record in self.models.repo.runs.in_flight():
-            try:
-                action = self._reconcile(record)
-            except Exception:
-                log.exception("reconciling model %s failed", record.name)
-                continue
-            if action is not None:
-                log.info("reconciled model %s: %s (%s)", action.model, action.action, action.reason)
-                actions.append(action)
-        for evaluation in self.evaluations.repo.in_flight():
-            try:
-                action = self._reconcile_evaluation(evaluation)
-            except Exception:
-                log.exception("reconciling evaluation %s/%s failed", evaluation.model_name, evaluation.name)
-                continue
-            if action is not None:
-                log.info("reconciled evaluation %s: %s (%s)", action.model, action.action, action.reason)
-                actions.append(action)
-        for export in self.exports.repo.in_flight() if self.exports is not None else []:
-            try:
-                action = self._reconcile_export(export)
-            except Exception:
-                log.exception("reconciling export %s/%s failed", export.model_name, export.name)
-                continue
-            if action is not None:
-                log.info("reconciled export %s: %s (%s)", action.model, action.action, action.reason)
-                actions.append(action)
+        actions: list[Action] = []
+        self._sweep(self.models.repo.runs.in_flight(), self._reconcile, "model", lambda r: r.name, actions)
+        self._sweep(self.evaluations.repo.in_flight(), self._reconcile_evaluation, "evaluation",
+                    lambda r: f"{r.model_name}/{r.name}", actions)
+        if self.exports is not None:
+            self._sweep(self.exports.repo.in_flight(), self._reconcile_export, "export",
+                        lambda r: f"{r.model_name}/{r.name}", actions)
         return actions
+
+    @staticmethod
+    def _sweep(records: Iterable[R], reconcile: Callable[[R], Action | None], what: str,
+               name_of: Callable[[R], str], actions: list[Action]) -> None:
+        """Reconcile each run; one run's failure is logged and never stops the others."""
+        for record in records:
+            try:
+                action = reconcile(record)
+            except Exception:
+                log.exception("reconciling %s %s failed", what, name_of(record))
+                continue
+            if action is not None:
+                log.info("reconciled %s %s: %s (%s)", what, action.model, action.action, action.reason)
+                actions.append(action)
 
     def _reconcile_evaluation(self, record: EvaluationRecord) -> Action | None:
         reason = self._side_run_problem(record, "evaluation")
