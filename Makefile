@@ -8,6 +8,9 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # Debian's Chromium for the studio's browser tests (tests/studio); Playwright's own download needs the internet
 CHROMIUM_STAMP := $(VENV)/.chromium
+# TensorFlow / TFLite / CoreML converters (trainer.packages.tf_package): their own venv, their pins clash with Loupe's
+CONVERT_VENV := .venv-convert
+CONVERT_STAMP := $(CONVERT_VENV)/.installed
 
 .PHONY: run serve test bench install clean help
 
@@ -17,11 +20,15 @@ help:
 	@echo "make test   - run the test suite"
 	@echo "make bench  - run the benchmarks (reads ../shared/datasets where present)"
 
-install: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(CHROMIUM_STAMP) $(CONVERT_STAMP)
 
 $(PY_STAMP): requirements-core.txt requirements.txt requirements-dev.txt trainer_image/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CONVERT_STAMP): trainer_image/convert/requirements.txt trainer_image/convert/install.sh
+	sh trainer_image/convert/install.sh $(CONVERT_VENV) $(PYTHON)
 	touch $@
 
 $(CHROMIUM_STAMP): $(PY_STAMP)

@@ -9,9 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FLOAT16 = "ONNXFloat16"
-PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16), "OpenVino": (None,)}
+PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16), "OpenVino": (None,),
+                                                "DockerFile": (None, "Linux", "ARM"),
+                                                "TensorFlow": (None, "TensorFlowNormal", "TensorFlowSavedModel",
+                                                               "TensorFlowLite", "TensorFlowLiteFloat16"),
+                                                "CoreML": (None, "CoreMLFloat16")}
 # Custom Vision's other platforms (its ExportPlatform enum): known, not built by Loupe yet
-NOT_BUILT = ("CoreML", "TensorFlow", "DockerFile", "VAIDK")
+NOT_BUILT = ("VAIDK",)
 
 
 @dataclass(frozen=True)

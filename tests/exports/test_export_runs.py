@@ -59,7 +59,7 @@ def test_only_succeeded_models_are_exported(services, unique_name):
         services.exports.create(name, "ONNX")
     assert (excinfo.value.status, excinfo.value.code) == (400, "ModelNotTrained")
     with pytest.raises(ServiceError) as excinfo:
-        services.exports.create(name, "TensorFlow")
+        services.exports.create(name, "VAIDK")
     assert (excinfo.value.status, excinfo.value.target) == (400, "platform")
 
 

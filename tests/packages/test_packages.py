@@ -116,7 +116,7 @@ def test_openvino_package_layout(classifier_folder, tmp_path):
     assert json.loads((folder / "cvexport.manifest").read_text())["Platform"] == info.platform == "OpenVino"
 
 
-@pytest.mark.parametrize(("platform", "flavor"), [("TensorFlow", None), ("ONNX", "ONNX10"), ("OpenVino", "x")])
+@pytest.mark.parametrize(("platform", "flavor"), [("VAIDK", None), ("ONNX", "ONNX10"), ("OpenVino", "x")])
 def test_unknown_platform_or_flavor_raises(tmp_path, platform, flavor):
     with pytest.raises(PackageError, match="unknown"):
         build_package(tmp_path, tmp_path / "out.zip", platform, flavor)

@@ -63,6 +63,18 @@ class Studio:
         assert colours is None or len(colours) > 1, f"screenshot {name} is blank"
         return path
 
+    def both(self, name: str) -> None:
+        """The page as it is at 1280x800 and at a 390 px phone: screenshots, not blank, no sideways scroll."""
+        self.shot(f"{name}-desktop")
+        self.page.set_viewport_size({"width": 390, "height": 800})
+        try:
+            self.page.wait_for_timeout(100)  # a relayout
+            width = self.page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, f"{name} scrolls sideways at 390 px: {width}"
+            self.shot(f"{name}-phone")
+        finally:
+            self.page.set_viewport_size({"width": 1280, "height": 800})
+
     def check_clean(self) -> None:
         assert self.problems == [], self.problems
         assert self.foreign == [], f"requests to other hosts: {self.foreign}"

@@ -20,9 +20,10 @@ from loupe.wire import WireModel
 router = APIRouter(prefix="/computervision/models/{model}/exports", tags=["exports"])
 
 Model = Annotated[str, resource_name("model")]
-Platform = Annotated[str, resource_name("export platform (ONNX or OpenVino, any case)")]
+Platform = Annotated[str, resource_name("export platform (ONNX, OpenVino, TensorFlow, CoreML or DockerFile, any case)")]
 FLAVOR = query("flavor", {"type": "string", "maxLength": 64},
-               "The package's flavor: none, or ONNXFloat16 for ONNX (docs/exports.md).")
+               "The package's flavor: none, ONNXFloat16 (ONNX), TensorFlowLite or TensorFlowLiteFloat16 "
+               "(TensorFlow), CoreMLFloat16 (CoreML), Linux or ARM (DockerFile) (docs/exports.md).")
 
 
 class ExportIn(WireModel):

@@ -1,13 +1,21 @@
-// The only place that talks to Loupe: the public Custom Vision routes, the key in a header.
+// The only place that talks to Loupe: its public Custom Vision and Image Analysis 4.0 routes,
+// the key in a header.
 const TRAINING = "/customvision/v3.4-preview/training";
 const PREDICTION = "/customvision/v3.1/prediction";
+const VISION = "/computervision";
+// every /computervision call needs one of the api-versions the middleware knows; model
+// customization answers the same on all of them
+const API_VERSION = "2023-04-01-preview";
+const LIST_TOP = 30; // the /computervision lists' largest page (docs/wire-contract.md#paging)
 const KEY_ITEM = "loupe.studio.key";
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = [], target = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details; // /computervision's error.details: one {code, target, message} per problem
+    this.target = target;
   }
   // the error in words, as shown where it happened
   get words() {
@@ -48,7 +56,8 @@ async function call(method, url, { params, json, body, header = "Training-Key", 
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
   if (!response.ok && response.status !== 207) {
     const err = (data && data.error) || data || {};
-    throw new ApiError(response.status, err.code, err.message || response.statusText || "Request failed");
+    throw new ApiError(response.status, err.code, err.message || response.statusText || "Request failed",
+      Array.isArray(err.details) ? err.details : [], err.target || null);
   }
   return data;
 }
@@ -90,11 +99,56 @@ export const api = {
     form.append("imageData", file, file.name);
     return call("POST", p(id) + "/quicktest/image", { params: { iterationId, store: "false" }, body: form });
   },
+  imagePerformances: (id, it, params) =>
+    call("GET", p(id) + `/iterations/${encodeURIComponent(it)}/performance/images`, { params }),
+  exports: (id, it) => call("GET", p(id) + `/iterations/${encodeURIComponent(it)}/export`),
+  exportIteration: (id, it, platform, flavor) =>
+    call("POST", p(id) + `/iterations/${encodeURIComponent(it)}/export`, { params: { platform, flavor } }),
+  suggested: (id, iterationId, token) => call("POST", p(id) + "/images/suggested", { params: { iterationId }, json: token }),
   // the Prediction API with its own header, as an application would call it
   predict: (id, publishName, kind, file) => {
     const form = new FormData();
     form.append("imageData", file, file.name);
     return call("POST", `${PREDICTION}/${encodeURIComponent(id)}/${kind}/iterations/${encodeURIComponent(publishName)}/image/nostore`,
       { body: form, header: "Prediction-Key" });
+  },
+};
+
+// --- Image Analysis 4.0 (/computervision): Ocp-Apim-Subscription-Key and api-version on every call
+const v = (method, path, opts = {}) => call(method, VISION + path,
+  { ...opts, header: "Ocp-Apim-Subscription-Key", params: { ...opts.params, "api-version": API_VERSION } });
+const seg = encodeURIComponent;
+
+// every page of a skip/top list (nextLink says more exist; its host is the server's view, so it is not followed)
+async function all(path, params) {
+  const out = [];
+  for (let skip = 0; skip < 100 * LIST_TOP; skip += LIST_TOP) {
+    const page = await v("GET", path, { params: { ...params, skip, top: LIST_TOP } });
+    out.push(...page.value);
+    if (!page.nextLink) break;
+  }
+  return out;
+}
+
+export const vision = {
+  datasets: () => all("/datasets"),
+  dataset: (name) => v("GET", `/datasets/${seg(name)}`),
+  registerDataset: (name, body) => v("PUT", `/datasets/${seg(name)}`, { json: body }),
+  deleteDataset: (name) => v("DELETE", `/datasets/${seg(name)}`),
+  models: () => all("/models"),
+  model: (name) => v("GET", `/models/${seg(name)}`),
+  createModel: (name, body) => v("PUT", `/models/${seg(name)}`, { json: body }),
+  cancelModel: (name) => v("POST", `/models/${seg(name)}:cancel`),
+  deleteModel: (name) => v("DELETE", `/models/${seg(name)}`),
+  evaluations: (model) => all(`/models/${seg(model)}/evaluations`),
+  createEvaluation: (model, name, testDatasetName) =>
+    v("PUT", `/models/${seg(model)}/evaluations/${seg(name)}`, { json: { evaluationParameters: { testDatasetName } } }),
+  deleteEvaluation: (model, name) => v("DELETE", `/models/${seg(model)}/evaluations/${seg(name)}`),
+  // a failed export's reason: Custom Vision's Export shape has no field for it, the model's export has
+  modelExport: (model, platform, flavor) => v("GET", `/models/${seg(model)}/exports/${seg(platform)}`, { params: { flavor } }),
+  analyze: (model, file) => {
+    const form = new FormData(); // multipart: the file's own type travels with it, whatever it is
+    form.append("file", file, file.name);
+    return v("POST", "/imageanalysis:analyze", { params: { "model-name": model }, body: form });
   },
 };

@@ -2,7 +2,11 @@
 // through Loupe's public Custom Vision API (api.js). No framework: each view rebuilds its section.
 import { api, session } from "./api.js";
 import { announce, errorLine, field, h, noticeLine, pct } from "./dom.js";
+import { exportPanel } from "./exports.js";
+import { labelerTab } from "./labeler.js";
+import { confusionMatrix, curvePoints, imagePerformances, prCurve, wrongImages } from "./insights.js";
 import { RegionEditor } from "./regions.js";
+import { showVision } from "./vision.js";
 
 const PAGE = 24;
 const BATCH = 64; // images per upload request (docs/customvision.md#limits)
@@ -32,9 +36,15 @@ document.getElementById("signout").addEventListener("click", () => {
   location.reload();
 });
 
+// the two areas: Custom Vision projects and the Image Analysis 4.0 pages
+const areas = document.getElementById("areas");
+areas.querySelector("[data-area=projects]").addEventListener("click", () => showProjects());
+areas.querySelector("[data-area=vision]").addEventListener("click", () => showVision(view, setCrumbs));
+
 async function start() {
   signin.hidden = true;
   view.hidden = false;
+  areas.hidden = false;
   document.getElementById("signout").hidden = false;
   try { state.domains = await api.domains(); } catch (e) { state.domains = []; }
   await showProjects();
@@ -110,14 +120,15 @@ async function openProject(project, tab = "images") {
   state.project = project;
   state.tab = tab;
   setCrumbs(h("a", { href: "#", onclick: (e) => { e.preventDefault(); showProjects(); } }, "Projects"), project.name);
-  const tabs = ["images", "train", "performance", "quick test"];
+  const tabs = ["images", "smart labeler", "train", "performance", "quick test", "export"];
   const bar = h("div", { class: "tabs", role: "tablist" }, tabs.map((t) =>
     h("button", { type: "button", role: "tab", "aria-selected": String(t === tab), onclick: () => openProject(project, t) },
       t[0].toUpperCase() + t.slice(1))));
   const body = h("div", { id: "tab" });
   view.replaceChildren(h("h2", {}, project.name), bar, body);
   await refreshTags();
-  const show = { images: imagesTab, train: trainTab, performance: performanceTab, "quick test": quickTestTab }[tab];
+  const show = { images: imagesTab, train: trainTab, performance: performanceTab, "quick test": quickTestTab, export: exportTab,
+    "smart labeler": smartLabelerTab }[tab];
   await show(body);
 }
 
@@ -137,7 +148,9 @@ async function imagesTab(body) {
   const tagForm = h("form", { class: "row", "aria-label": "Tag creation" }, ...field("New tag", tagName), h("button", { type: "submit" }, "Add tag"));
   const tagList = h("p", { class: "tags-list" });
   const filter = h("select");
-  const applyTag = h("select");
+  // a multilabel image takes several tags at once: the selection gets every chosen tag
+  const multilabel = project.settings.classificationType === "Multilabel" && !detection;
+  const applyTag = h("select", { multiple: multilabel, size: multilabel ? String(Math.min(6, Math.max(2, state.tags.length))) : undefined });
   const drawTag = h("select");
   const fillTags = () => {
     tagList.textContent = state.tags.length
@@ -148,7 +161,8 @@ async function imagesTab(body) {
     applyTag.replaceChildren(...opts());
     drawTag.replaceChildren(...opts());
     [filter.value, applyTag.value, drawTag.value] = keep;
-    if (!applyTag.value && state.tags[0]) applyTag.value = state.tags[0].id;
+    if (multilabel) applyTag.size = Math.min(6, Math.max(2, state.tags.length));
+    else if (!applyTag.value && state.tags[0]) applyTag.value = state.tags[0].id;
     if (!drawTag.value && state.tags[0]) drawTag.value = state.tags[0].id;
   };
   tagForm.addEventListener("submit", async (e) => {
@@ -236,11 +250,12 @@ async function imagesTab(body) {
   const tagSelected = h("button", { type: "button" }, "Tag selected images");
   tagSelected.addEventListener("click", async () => {
     error.textContent = "";
-    if (!page.selected.size || !applyTag.value) { error.textContent = "Select images and a tag first."; return; }
+    const chosen = [...applyTag.selectedOptions].map((o) => o.value);
+    if (!page.selected.size || !chosen.length) { error.textContent = "Select images and a tag first."; return; }
     try {
-      const pairs = [...page.selected].map((imageId) => ({ imageId, tagId: applyTag.value }));
+      const pairs = [...page.selected].flatMap((imageId) => chosen.map((tagId) => ({ imageId, tagId })));
       for (let i = 0; i < pairs.length; i += BATCH) await api.tagImages(project.id, pairs.slice(i, i + BATCH));
-      notice.textContent = `${pairs.length} images tagged ${tagNameOf(applyTag.value)}.`;
+      notice.textContent = `${page.selected.size} image${page.selected.size === 1 ? "" : "s"} tagged ${chosen.map(tagNameOf).join(", ")}.`;
       page.selected.clear();
       await refreshTags(); fillTags(); await loadPage();
     } catch (err) { error.textContent = `The images were not tagged: ${words(err)}`; }
@@ -285,7 +300,7 @@ async function imagesTab(body) {
     editorHost,
     h("section", { class: "card" }, h("h3", {}, "Images"),
       h("div", { class: "row" }, ...field("Show", filter), prev, pager, next),
-      h("div", { class: "row" }, ...field("Tag", applyTag), tagSelected), error, grid));
+      h("div", { class: "row" }, ...field(multilabel ? "Tags" : "Tag", applyTag), tagSelected), error, grid));
   await loadPage();
 }
 
@@ -342,8 +357,8 @@ async function trainTab(body) {
     h("div", { class: "row" }, ...field("Budget in hours", budget),
       h("button", { type: "button", class: "secondary", onclick: () => train({ trainingType: "Advanced", reservedBudgetInHours: budget.value }) }, "Advanced training")),
     status, error),
-  h("section", { class: "card" }, h("h3", {}, "Iterations"), h("table", {}, h("thead", {}, h("tr", {},
-    h("th", {}, "Iteration"), h("th", {}, "Status"), h("th", {}, "Publication"), h("th", {}, "Actions"))), rows)));
+  h("section", { class: "card" }, h("h3", {}, "Iterations"), h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {},
+    h("th", {}, "Iteration"), h("th", {}, "Status"), h("th", {}, "Publication"), h("th", {}, "Actions"))), rows))));
   await list();
 }
 
@@ -351,6 +366,7 @@ async function trainTab(body) {
 async function performanceTab(body) {
   const project = state.project;
   const detection = isDetection(project);
+  const multilabel = project.settings.classificationType === "Multilabel";
   const error = errorLine();
   const pick = h("select");
   const threshold = h("input", { type: "range", min: "0", max: "1", step: "0.01", value: "0.5" });
@@ -358,11 +374,17 @@ async function performanceTab(body) {
   const tv = h("output", {}, "50%"), ov = h("output", {}, "30%");
   const overall = h("div", { class: "metrics", id: "overall" });
   const rows = h("tbody");
+  // the extras keep their room while they load: no layout jump under the figures
+  const curve = h("div", { class: "reserve chart-slot", "aria-busy": "true" }, "Computing the precision-recall curve...");
+  const curveError = errorLine();
+  const matrix = h("div", { class: "reserve scroll" });
+  const wrong = h("div", { class: "reserve" });
+  const imagesError = errorLine();
   try { state.iterations = await api.iterations(project.id); }
   catch (err) { error.textContent = `The iterations could not be listed: ${words(err)}`; }
   const done = state.iterations.filter((it) => it.status === "Completed");
   pick.replaceChildren(...done.map((it) => h("option", { value: it.id }, it.name)));
-  let timer = null, seq = 0;
+  let timer = null, seq = 0, points = null, images = null, curveSeq = 0;
   async function load() {
     tv.textContent = pct(+threshold.value).replace(".0%", "%");
     ov.textContent = pct(+overlap.value).replace(".0%", "%");
@@ -378,18 +400,81 @@ async function performanceTab(body) {
       rows.replaceChildren(...(perf.perTagPerformance || []).map((t) => h("tr", {}, h("td", {}, t.name),
         h("td", {}, pct(t.precision)), h("td", {}, pct(t.recall)), h("td", {}, pct(t.averagePrecision)))));
     } catch (err) { if (mine === seq) error.textContent = `The performance could not be read: ${words(err)}`; }
+    drawExtras();
+  }
+  // the curve depends on the iteration (and the overlap for detection), not on the threshold
+  async function loadCurve() {
+    if (!pick.value) return;
+    const mine = ++curveSeq;
+    curve.setAttribute("aria-busy", "true");
+    curveError.textContent = "";
+    try {
+      const found = await curvePoints(project.id, pick.value, detection ? overlap.value : undefined);
+      if (mine !== curveSeq) return;
+      points = found;
+    } catch (err) { if (mine === curveSeq) curveError.textContent = `The precision-recall curve could not be computed: ${words(err)}`; }
+    curve.removeAttribute("aria-busy");
+    drawExtras();
+  }
+  async function loadImages() {
+    if (!pick.value) return;
+    imagesError.textContent = "";
+    try { images = await imagePerformances(project.id, pick.value); }
+    catch (err) { imagesError.textContent = `The held-out images could not be read: ${words(err)}`; images = null; }
+    drawExtras();
+  }
+  function drawExtras() {
+    if (points) curve.replaceChildren(prCurve(points, +threshold.value));
+    if (!images) return;
+    if (!detection) matrix.replaceChildren(confusionMatrix(images, state.tags, +threshold.value, multilabel));
+    wrong.replaceChildren(wrongImages(images, +threshold.value, +overlap.value, detection, multilabel));
   }
   const soon = () => { clearTimeout(timer); timer = setTimeout(load, 120); };
-  for (const el of [threshold, overlap]) el.addEventListener("input", soon);
-  pick.addEventListener("change", load);
+  threshold.addEventListener("input", soon);
+  overlap.addEventListener("input", soon);
+  overlap.addEventListener("change", loadCurve);
+  pick.addEventListener("change", () => { points = images = null; load(); loadCurve(); loadImages(); });
   body.replaceChildren(h("section", { class: "card" }, h("h3", {}, "Performance"),
     h("div", { class: "row" }, ...field("Iteration", pick)),
     h("div", { class: "row" }, ...field("Probability threshold", threshold), tv),
     detection ? h("div", { class: "row" }, ...field("Overlap threshold", overlap), ov) : "",
     error, overall,
     h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Tag"), h("th", {}, "Precision"), h("th", {}, "Recall"),
-      h("th", {}, "AP"))), rows)));
-  await load();
+      h("th", {}, "AP"))), rows)),
+  h("section", { class: "card" }, h("h3", {}, "Precision-recall curve"),
+    h("p", {}, "The API's precision and recall at thresholds from 5% to 95%; the ringed point is the slider's threshold."), curveError, curve),
+  detection ? "" : h("section", { class: "card" }, h("h3", {}, "Confusion matrix"), matrix),
+  h("section", { class: "card" }, h("h3", {}, "Images the model got wrong"), imagesError, wrong));
+  await Promise.all([load(), loadCurve(), loadImages()]);
+}
+
+// --- smart labeler (labeler.js)
+async function smartLabelerTab(body) {
+  try { state.iterations = await api.iterations(state.project.id); }
+  catch (err) { body.replaceChildren(h("p", { class: "error", role: "alert" }, `The iterations could not be listed: ${words(err)}`)); return; }
+  await labelerTab(body, state.project, state.iterations, isDetection(state.project));
+}
+
+// --- export
+async function exportTab(body) {
+  const project = state.project;
+  const error = errorLine();
+  const pick = h("select");
+  const host = h("div");
+  try { state.iterations = await api.iterations(project.id); }
+  catch (err) { error.textContent = `The iterations could not be listed: ${words(err)}`; }
+  pick.replaceChildren(...state.iterations.filter((it) => it.status === "Completed").map((it) => h("option", { value: it.id }, it.name)));
+  const show = async () => {
+    if (!pick.value) { error.textContent = "No trained iteration yet: train the project first."; return; }
+    const panel = exportPanel(project.id, pick.value);
+    host.replaceChildren(panel.root);
+    await panel.ready;
+  };
+  pick.addEventListener("change", show);
+  body.replaceChildren(h("section", { class: "card" }, h("h3", {}, "Export"),
+    h("p", {}, "Each package is built by a job; when it is done, download the zip (its link expires)."),
+    h("div", { class: "row" }, ...field("Iteration", pick)), error, host));
+  await show();
 }
 
 // --- quick test
@@ -410,6 +495,7 @@ async function quickTestTab(body) {
     try {
       const result = await api.quickTest(project.id, pick.value || undefined, file);
       const img = h("img", { src: URL.createObjectURL(file), alt: "The tested image" });
+      await img.decode().catch(() => {}); // shown with its size known: no layout jump
       const frame = h("div", { class: "result" }, img);
       const preds = result.predictions || [];
       for (const p of preds.filter((x) => x.boundingBox && x.probability >= 0.3)) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainer.packages import manifest as layout
+from trainer.packages.docker_package import docker_files, write_docker_zip
 from trainer.packages.manifest import PackageError, PackageInfo
 from trainer.packages.onnx_package import (
     ONNX_PIXELS,
@@ -14,11 +15,17 @@ from trainer.packages.onnx_package import (
     to_float16,
 )
 from trainer.packages.openvino_package import to_openvino
+from trainer.packages.tf_package import to_coreml, to_tensorflow
 
 ONNX_MODEL_FILE = "model.onnx"
 FLOAT16 = "ONNXFloat16"
 # platform -> the flavors it has (None: the plain one), in Custom Vision's spelling
-PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16), "OpenVino": (None,)}
+PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16), "OpenVino": (None,),
+                                                "DockerFile": (None, "Linux", "ARM"),
+                                                # None = TensorFlowNormal = TensorFlowSavedModel: a SavedModel
+                                                "TensorFlow": (None, "TensorFlowNormal", "TensorFlowSavedModel",
+                                                               "TensorFlowLite", "TensorFlowLiteFloat16"),
+                                                "CoreML": (None, "CoreMLFloat16")}
 
 
 def _canonical(platform: str, flavor: str | None) -> tuple[str, str | None]:
@@ -44,16 +51,27 @@ def build_package(model_folder: Path, out_zip: Path, platform: str, flavor: str 
     """
     platform, flavor = _canonical(platform, flavor)
     src = read_model_folder(Path(model_folder))
+    if platform == "DockerFile":  # a Dockerfile and an app around the ONNX package's model
+        entries, domain = docker_files(src, Path(model_folder), flavor)
+        written = write_docker_zip(Path(out_zip), entries)
+        return PackageInfo(Path(out_zip), platform, flavor, domain, src.labels, (src.side, src.side), written)
     if platform == "ONNX":
         model = package_graph(src, ONNX_PIXELS)
         if flavor == FLOAT16:
             model = to_float16(model, src.is_detector)
         files = {ONNX_MODEL_FILE: model.SerializeToString()}
-    else:
+    elif platform == "OpenVino":
         model = package_graph(src, OPENVINO_PIXELS)
         files = to_openvino(model)
+    else:  # TensorFlow, CoreML: converted from the ONNX package graph (NHWC, BGR, 0-255 once converted)
+        model = package_graph(src, ONNX_PIXELS)
+        converted = (to_tensorflow if platform == "TensorFlow" else to_coreml)(model, src.labels, flavor,
+                                                                               src.is_detector)
+        files = converted.files
     domain = "ObjectDetection" if src.is_detector else "Classification"
     data = layout.manifest(name=src.name, domain=domain, platform=platform, flavor=flavor,
                            model_files=list(files), model_bytes=next(iter(files.values())))
+    if platform in ("TensorFlow", "CoreML"):
+        data["ModelFileName"] = converted.model_file  # an ML package is a folder: the name to open
     written = layout.write_zip(Path(out_zip), files, src.labels, metadata_of(model), data)
     return PackageInfo(Path(out_zip), platform, flavor, domain, src.labels, (src.side, src.side), written)
