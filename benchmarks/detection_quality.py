@@ -8,7 +8,7 @@ a job's evaluation takes). ``--sample`` adds Loupe's generated sample set
 with wall and CPU seconds per run; the reference to aim at is Azure Image Analysis 4.0's
 published few-shot averages, 49.2 / 68.2 / 75.0 mAP@50 at 2 / 5 / 10 shots.
 
-    .venv/bin/python benchmarks/detection_quality.py [--datasets raccoon bccd fork_scissors]
+    .venv/bin/python benchmarks/detection_quality.py [--datasets raccoon bccd /data/my_set]
         [--shots 2 5 10] [--sample] [--seed 0] [--threads 1] [--budget-hours 1] [--backbone efficientnet_lite0]
 """
 from __future__ import annotations
@@ -40,9 +40,9 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def load_split(root: Path, dataset: str, file: str, labels: list[str] | None = None):
-    coco = json.loads((root / dataset / file).read_text())
-    return examples_from_coco(coco, root / dataset, labels)
+def load_split(folder: Path, file: str, labels: list[str] | None = None):
+    coco = json.loads((folder / file).read_text())
+    return examples_from_coco(coco, folder, labels)
 
 
 def sample_splits(folder: Path):
@@ -77,8 +77,9 @@ def run_one(name: str, train, labels, test, args, options: DetectorOptions) -> d
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
-    parser.add_argument("--datasets", nargs="*", default=["raccoon", "bccd", "fork_scissors"])
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="where dataset names are looked up")
+    parser.add_argument("--datasets", nargs="*", default=["raccoon", "bccd", "fork_scissors"],
+                        help="dataset folders in the few-shot layout, or names under --root")
     parser.add_argument("--shots", nargs="*", type=int, default=[2, 5, 10])
     parser.add_argument("--sample", action="store_true", help="also the generated sample set")
     parser.add_argument("--seed", type=int, default=0)
@@ -96,17 +97,18 @@ def main() -> int:
             (train, labels), (test, _) = sample_splits(Path(folder))
             rows.append(run_one("sample", train, labels, test, args, options))
             print(json.dumps(rows[-1]), flush=True)
-    datasets = args.datasets
-    if not args.root.exists():
-        print(f"{args.root} not found (the few-shot datasets live in the shared folder): only --sample runs")
-        datasets = []
-        if not args.sample:
-            return 0
-    for dataset in datasets:
+    folders = [Path(d) if Path(d).is_dir() else args.root / d for d in args.datasets]
+    missing = [str(f) for f in folders if not (f / "test.json").is_file()]
+    if missing:
+        print(f"not found (the few-shot datasets live in the shared folder): {', '.join(missing)}")
+    folders = [f for f in folders if (f / "test.json").is_file()]
+    if not folders and not args.sample:
+        return 0
+    for folder in folders:
         for shots in args.shots:
-            train, labels = load_split(args.root, dataset, f"train_{shots}shot.json")
-            test, _ = load_split(args.root, dataset, "test.json", labels)
-            rows.append(run_one(f"{dataset}/{shots}", train, labels, test, args, options))
+            train, labels = load_split(folder, f"train_{shots}shot.json")
+            test, _ = load_split(folder, "test.json", labels)
+            rows.append(run_one(f"{folder.name}/{shots}", train, labels, test, args, options))
             print(json.dumps(rows[-1]), flush=True)
 
     print("\n| run | train imgs | mAP@50 | mAP@75 | iterations (stop) | input | wall s | CPU s |")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zipfile
 from pathlib import Path
 
 from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
 from trainer.packages import manifest as layout
+from trainer.packages.manifest import write_entries
 from trainer.packages.onnx_package import ONNX_PIXELS, LoupeModel, metadata_of, package_graph
 
 PLATFORM = "DockerFile"
@@ -72,11 +72,5 @@ def docker_files(src: LoupeModel, folder: Path, flavor: str | None) -> tuple[dic
 
 
 def write_docker_zip(out_zip: Path, entries: dict[str, bytes]) -> list[str]:
-    """Atomically, as layout.write_zip: a half-written zip never sits at ``out_zip``."""
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_zip.with_name(out_zip.name + ".partial")
-    with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    partial.replace(out_zip)
-    return list(entries)
+    """Atomically, as the other packages: a half-written zip never sits at ``out_zip``."""
+    return write_entries(out_zip, entries)

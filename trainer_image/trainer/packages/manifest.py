@@ -74,6 +74,11 @@ def write_zip(out_zip: Path, model_files: dict[str, bytes], labels: list[str], m
     entries = {**model_files, LABELS_TXT: labels_txt(labels),
                METADATA_FILE: json.dumps(metadata, indent=2).encode("utf-8"),
                MANIFEST_FILE: json.dumps(manifest_data, indent=2).encode("utf-8")}
+    return write_entries(out_zip, entries)
+
+
+def write_entries(out_zip: Path, entries: dict[str, bytes]) -> list[str]:
+    """Write ``entries`` (zip name -> bytes) atomically: a half-written zip never sits at ``out_zip``."""
     out_zip.parent.mkdir(parents=True, exist_ok=True)
     partial = out_zip.with_name(out_zip.name + ".partial")
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
