@@ -36,6 +36,7 @@ top, width, height], every detection the model output (no score threshold); labe
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Literal
 
@@ -143,3 +144,17 @@ def relative_box(x1: float, y1: float, x2: float, y2: float, width: float, heigh
     left, top = min(1.0, max(0.0, x1 / width)), min(1.0, max(0.0, y1 / height))
     right, bottom = min(1.0, max(left, x2 / width)), min(1.0, max(top, y2 / height))
     return left, top, right - left, bottom - top
+
+
+def model_version_of(model: bytes, labels: bytes, preprocessing: bytes) -> str:
+    """``modelVersion``: the first 16 hex digits of a SHA-256 over the three artifact files.
+
+    Content-derived, so it is the same on every instance and for every storage backend, and it
+    changes exactly when predictions can change (new weights, labels or preprocessing). Here, not in
+    loupe.inference, because the trainer's Docker package writes it too.
+    """
+    digest = hashlib.sha256()
+    for part in (model, labels, preprocessing):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.hexdigest()[:16]

@@ -16,7 +16,6 @@ predict() returns the ``customModelResult`` object of the analyze response (docs
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from loupe.artifacts import (
     PREPROCESSING_FILE,
     Preprocessing,
     labels_from_json,
+    model_version_of,
 )
 from loupe.inference.errors import ModelNotFound, ModelUnusable
 from loupe.inference.files import LocalModelFiles, ModelFiles
@@ -42,19 +42,6 @@ from loupe.preprocess import draft_size, to_input
 
 DETECTION_OUTPUTS = ("boxes", "scores", "labels")
 _LOAD_ATTEMPTS = 3
-
-
-def model_version_of(model: bytes, labels: bytes, preprocessing: bytes) -> str:
-    """``modelVersion``: the first 16 hex digits of a SHA-256 over the three artifact files.
-
-    Content-derived, so it is the same on every instance and for every storage backend, and it
-    changes exactly when predictions can change (new weights, labels or preprocessing).
-    """
-    digest = hashlib.sha256()
-    for part in (model, labels, preprocessing):
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.hexdigest()[:16]
 
 
 def _confidence(value: float) -> float:

@@ -10,7 +10,7 @@ import pytest
 from loupe.datasets.drop import DropRegistrar
 from loupe.local.watcher import BlobWatcher
 from loupe.storage.names import BLOB_EVENTS_TABLE
-from tests.support.data import classification_files, detection_files, upload
+from tests.support.data import broken_detection_files, classification_files, detection_files, upload
 
 
 @pytest.fixture
@@ -66,11 +66,7 @@ def test_detection_and_multilabel_kinds_are_inferred(services, container, regist
 
 def test_an_invalid_file_is_registered_with_a_precise_account(services, container, registrar, unique_name):
     name = unique_name("broken")
-    files = detection_files()
-    coco = json.loads(files["annotations.json"])
-    coco["annotations"][2]["bbox"] = [0.9, 0.1, 0.5, 0.2]
-    files["annotations.json"] = json.dumps(coco).encode()
-    del files["images/box_1.jpg"]
+    files = broken_detection_files()
     upload(container, name, files)
     registrar.handle(f"{name}/annotations.json")
     record = services.datasets.get(name)

@@ -6,6 +6,7 @@ under pytest's tmp_path (never in the repository)."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -54,6 +55,20 @@ class Studio:
     def sign_in(self, key: str = TEST_API_KEY) -> None:
         self.page.get_by_label("API key", exact=True).fill(key)
         self.page.get_by_role("button", name="Sign in", exact=True).click()
+
+    def create_project(self, name: str, kind: str | None = None) -> None:
+        """Create a project through the form (``kind``: the Type option's label; None: the default)."""
+        page = self.page
+        page.get_by_label("Name", exact=True).fill(name)
+        if kind is not None:
+            page.get_by_label("Type", exact=True).select_option(kind)
+        page.get_by_role("button", name="Create project", exact=True).click()
+        page.get_by_role("heading", name=name, exact=True).wait_for()
+
+    def add_tag(self, tag: str) -> None:
+        self.page.get_by_label("New tag", exact=True).fill(tag)
+        self.page.get_by_role("button", name="Add tag", exact=True).click()
+        self.page.get_by_text(re.compile(rf"\d: {re.escape(tag)} \(0\)")).wait_for()
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"

@@ -3,13 +3,11 @@ with a broken COCO file shows each error at its place; a broken file registered 
 is refused with the same account; a valid dataset registered through the API is listed as valid."""
 from __future__ import annotations
 
-import json
-
 import httpx
 
 from loupe.datasets.drop import DropRegistrar
 from tests.conftest import TEST_API_KEY
-from tests.support.data import classification_files, detection_files, upload
+from tests.support.data import broken_detection_files, classification_files, upload
 
 VISION = "api-version=2023-04-01-preview"
 
@@ -26,11 +24,7 @@ def test_a_broken_coco_file_shows_each_error_at_its_place(studio, services, api_
     container = services.storage.container(services.settings.datasets_container)
     # dropped into blob storage: one box outside its image, one image missing
     broken = unique_name("studio-broken")
-    files = detection_files()
-    coco = json.loads(files["annotations.json"])
-    coco["annotations"][2]["bbox"] = [0.9, 0.1, 0.5, 0.2]
-    files["annotations.json"] = json.dumps(coco).encode()
-    del files["images/box_1.jpg"]
+    files = broken_detection_files()
     upload(container, broken, files)
     assert DropRegistrar(services.datasets).handle(f"{broken}/annotations.json").outcome == "registered"
     # registered through the API: valid

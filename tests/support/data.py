@@ -47,6 +47,17 @@ def detection_files(classes: Iterable[str] = ("ball", "box"), per_class: int = 2
     return files
 
 
+def broken_detection_files() -> dict[str, bytes]:
+    """detection_files with two faults: annotation #2's box runs off its image, and the image
+    images/box_1.jpg is missing."""
+    files = detection_files()
+    coco = json.loads(files["annotations.json"])
+    coco["annotations"][2]["bbox"] = [0.9, 0.1, 0.5, 0.2]
+    files["annotations.json"] = json.dumps(coco).encode()
+    del files["images/box_1.jpg"]
+    return files
+
+
 def upload(container: ContainerClient, prefix: str, files: dict[str, bytes], *, json_last: bool = True) -> dict[str, str]:
     """Upload files under ``prefix``/ (images first, like a careful user); returns name -> URL."""
     urls = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from trainer.packages import manifest as layout
-from trainer.packages.docker_package import docker_files, write_docker_zip
+from trainer.packages.docker_package import docker_files
 from trainer.packages.manifest import PackageError, PackageInfo
 from trainer.packages.onnx_package import (
     ONNX_PIXELS,
@@ -53,7 +53,7 @@ def build_package(model_folder: Path, out_zip: Path, platform: str, flavor: str 
     src = read_model_folder(Path(model_folder))
     if platform == "DockerFile":  # a Dockerfile and an app around the ONNX package's model
         entries, domain = docker_files(src, Path(model_folder), flavor)
-        written = write_docker_zip(Path(out_zip), entries)
+        written = layout.write_entries(Path(out_zip), entries)
         return PackageInfo(Path(out_zip), platform, flavor, domain, src.labels, (src.side, src.side), written)
     if platform == "ONNX":
         model = package_graph(src, ONNX_PIXELS)

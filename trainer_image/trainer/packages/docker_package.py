@@ -9,14 +9,11 @@ Loupe. The flavors differ only in the Dockerfile's base image.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from pathlib import Path
 
-from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
+from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, model_version_of
 from trainer.packages import manifest as layout
-from trainer.packages.manifest import write_entries
 from trainer.packages.onnx_package import ONNX_PIXELS, LoupeModel, metadata_of, package_graph
 
 PLATFORM = "DockerFile"
@@ -32,15 +29,9 @@ MODEL_FILE_NAME = "model.onnx"
 
 
 def model_version(folder: Path) -> str:
-    """Loupe's ``modelVersion`` of the model folder (``loupe.inference.model_version_of``, which
-    the trainer may not import; tests/packages checks they agree), so the app's analyze answer
-    carries the one Loupe's API gives for the same model."""
-    digest = hashlib.sha256()
-    for name in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE):
-        part = (folder / name).read_bytes()
-        digest.update(len(part).to_bytes(8, "big"))
-        digest.update(part)
-    return digest.hexdigest()[:16]
+    """Loupe's ``modelVersion`` of the model folder, so the app's analyze answer carries the one
+    Loupe's API gives for the same model."""
+    return model_version_of(*((folder / name).read_bytes() for name in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE)))
 
 
 def _filled(template: str, values: dict[str, str]) -> bytes:
@@ -63,14 +54,6 @@ def docker_files(src: LoupeModel, folder: Path, flavor: str | None) -> tuple[dic
         "README.txt": _filled((TEMPLATES / "README.txt").read_text(encoding="utf-8"), values),
         **{APP + name: (TEMPLATES / name).read_bytes() for name in APP_FILES},
         # paths in the manifest are relative to app/, where it lies beside them
-        APP + MODEL_FILE_NAME: model_bytes,
-        APP + layout.LABELS_TXT: layout.labels_txt(src.labels),
-        APP + layout.METADATA_FILE: json.dumps(metadata_of(model), indent=2).encode("utf-8"),
-        APP + layout.MANIFEST_FILE: json.dumps(data, indent=2).encode("utf-8"),
+        **layout.package_entries({MODEL_FILE_NAME: model_bytes}, src.labels, metadata_of(model), data, prefix=APP),
     }
     return entries, domain
-
-
-def write_docker_zip(out_zip: Path, entries: dict[str, bytes]) -> list[str]:
-    """Atomically, as the other packages: a half-written zip never sits at ``out_zip``."""
-    return write_entries(out_zip, entries)

@@ -71,10 +71,17 @@ def manifest(*, name: str, domain: str, platform: str, flavor: str | None, model
 def write_zip(out_zip: Path, model_files: dict[str, bytes], labels: list[str], metadata: dict[str, str],
               manifest_data: dict[str, object]) -> list[str]:
     """Write the package zip (atomically: a half-written zip never sits at ``out_zip``)."""
+    return write_entries(out_zip, package_entries(model_files, labels, metadata, manifest_data))
+
+
+def package_entries(model_files: dict[str, bytes], labels: list[str], metadata: dict[str, str],
+                    manifest_data: dict[str, object], prefix: str = "") -> dict[str, bytes]:
+    """Every package's files (zip name -> bytes): the model files, labels.txt, the metadata and the
+    manifest, under ``prefix`` (the Docker package keeps them in ``app/``)."""
     entries = {**model_files, LABELS_TXT: labels_txt(labels),
                METADATA_FILE: json.dumps(metadata, indent=2).encode("utf-8"),
                MANIFEST_FILE: json.dumps(manifest_data, indent=2).encode("utf-8")}
-    return write_entries(out_zip, entries)
+    return {prefix + name: data for name, data in entries.items()}
 
 
 def write_entries(out_zip: Path, entries: dict[str, bytes]) -> list[str]:
