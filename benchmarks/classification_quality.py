@@ -136,6 +136,8 @@ def run_one(name: str, train: list[Example], test: list[Example], labels: list[s
         "views": result.stats.views,
         "epochs": result.stats.finetune_epochs_planned,
         "method": result.stats.method,
+        "head": result.stats.head,
+        "temperature": result.stats.temperature,
     }
     if export:
         with tempfile.TemporaryDirectory() as out:
@@ -166,7 +168,8 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     print(f"variant={args.variant} threads={args.threads or os.cpu_count()}")
     print(f"{'dataset':15s} {'shots':>5s} {'train':>5s} {'test':>4s} {'top1%':>6s} {'probe%':>6s} {'delta':>6s} "
-          f"{'ece':>6s} {'azure%':>6s} {'views':>5s} {'epochs':>6s} {'method':>8s} {'wall_s':>7s} {'cpu_s':>7s}",
+          f"{'ece':>6s} {'azure%':>6s} {'views':>5s} {'epochs':>6s} {'method':>8s} {'head':>11s} {'T':>5s} "
+          f"{'wall_s':>7s} {'cpu_s':>7s}",
           flush=True)
     probe, rows = Probe(), []
     with tempfile.TemporaryDirectory() as scratch:
@@ -189,7 +192,8 @@ def main() -> int:
                 print(f"{name:15s} {shots:5d} {row['train_images']:5d} {row['test_images']:4d} {row['top1']:6.1f} "
                       f"{row['probe']:6.1f} {row['top1'] - row['probe']:+6.1f} {row['ece']:6.3f} "
                       f"{AZURE.get(shots, float('nan')):6.1f} {row['views']:5d} {row['epochs']:6d} "
-                      f"{row['method']:>8s} {row['wall_s']:7.1f} {row['cpu_s']:7.1f}{extra}", flush=True)
+                      f"{row['method']:>8s} {row['head']:>11s} {row['temperature']:5.2f} "
+                      f"{row['wall_s']:7.1f} {row['cpu_s']:7.1f}{extra}", flush=True)
     for shots in args.shots:
         some = [r for r in rows if r["shots"] == shots]
         top1, floor = np.mean([r["top1"] for r in some]), np.mean([r["probe"] for r in some])

@@ -18,6 +18,7 @@ BENCHMARKS = [
     ("customvision.py", ["--batches", "2", "--rounds", "3"]),
     ("classification_quality.py", []),
     ("detection_quality.py", ["--sample"]),
+    ("exports.py", []),
 ]
 
 

@@ -9,6 +9,10 @@ A trained model lives under ``<models container>/<model name>/``:
 - ``holdout.json``      per-image predictions on the held-out (or test) images that metrics.json
                         measures, for per-request thresholds (``Holdout``); absent when no image
                         was held out
+- ``detector_weights.pt`` detectors: the trained torch weights, the network's configuration and a
+                        few check inputs (``torch.save``; written and read by the trainer only), from
+                        which an export job rebuilds a static-shape graph (TensorFlow, TFLite, CoreML);
+                        absent for classifiers and for detectors trained before it existed
 - ``checkpoints/``      training checkpoints (resume after a Spot requeue)
 - ``logs/``             trainer logs
 
@@ -48,6 +52,7 @@ LABELS_FILE = "labels.json"
 PREPROCESSING_FILE = "preprocessing.json"
 METRICS_FILE = "metrics.json"
 HOLDOUT_FILE = "holdout.json"
+DETECTOR_WEIGHTS_FILE = "detector_weights.pt"
 CHECKPOINTS_DIR = "checkpoints/"
 LOGS_DIR = "logs/"
 
@@ -84,7 +89,11 @@ def labels_from_json(data: bytes) -> list[str]:
 
 # where holdout.json's images come from: split off the training images by the trainer, given to
 # the recipe as its hold-out, or the run's test set (scored through the exported model)
-HoldoutSource = Literal["split", "given", "test"]
+# where holdout.json's images come from: "test" a given test set; "given" hold-out images handed to
+# the trainer; "split" training images held out of a model trained on the rest (the final model is
+# then trained on every image: an estimate); "crossValidation" each image predicted by a model of
+# the folds without it; "training" the training images themselves (nothing could be held out)
+HoldoutSource = Literal["split", "given", "test", "crossValidation", "training"]
 
 
 class HoldoutImage(BaseModel):

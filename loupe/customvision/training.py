@@ -151,10 +151,13 @@ class IterationService:
                 first = dataset.validation.first_problem() if dataset.validation else ""
                 raise bad_request("BadRequestTrainingValidationFailed", f"The project's images did not validate "
                                   f"for training{first}")
+            # a compact domain is the exportable one, as on Azure: its detector trains on stretched
+            # images, as the export packages take them (docs/exports.md#letterbox-trained-detectors)
             self._models().create(record.model_name, ModelIn(training_parameters=TrainingParametersIn(
                 training_dataset_name=record.dataset_name, time_budget_in_hours=hours,
                 model_kind=ModelKind.DETECTOR if detection else ModelKind.CLASSIFIER)),
-                multilabel=None if detection else project.classification_type == "Multilabel")
+                multilabel=None if detection else project.classification_type == "Multilabel",
+                exportable=self.projects.domain(project).exportable)
         except ServiceError as exc:
             if exc.status >= 500 or exc.__class__ is not ServiceError:
                 raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FLOAT16 = "ONNXFloat16"
-PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16), "OpenVino": (None,),
+PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16, "ONNX10", "ONNX12"), "OpenVino": (None,),
                                                 "DockerFile": (None, "Linux", "ARM"),
                                                 "TensorFlow": (None, "TensorFlowNormal", "TensorFlowSavedModel",
                                                                "TensorFlowLite", "TensorFlowLiteFloat16"),

@@ -80,6 +80,9 @@ class JobSpec(BaseModel):
     # classifiers: multilabel (sigmoid) or multiclass (softmax) as the owner decided (a Custom Vision
     # project's classificationType); None: the data decides (an image with two labels: multilabel)
     multilabel: bool | None = None
+    # detectors: how images become the network input ("stretch": the whole image resized, as export
+    # packages take it; docs/exports.md#letterbox-trained-detectors); None: the recipe's default
+    input_resize: Literal["stretch", "letterbox"] | None = None
     seed: int = 0
     # 0 for the first submission; a resubmission after a crash (resuming from the checkpoint)
     # is a new backend job with the next attempt number

@@ -29,6 +29,9 @@ class ModelRecord(RunRecord):
     backend: str | None = None  # the job backend that runs it ("local", "azure-batch")
     # a classifier's kind when its owner fixed it (Custom Vision's classificationType); None: the data decides
     multilabel: bool | None = None
+    # detectors trained for export packages: "stretch" (docs/exports.md#letterbox-trained-detectors);
+    # None: the recipe's default
+    input_resize: str | None = None
 
     @property
     def budget_seconds(self) -> float:
@@ -51,6 +54,8 @@ class ModelRecord(RunRecord):
             },
             "trainingCostInMinutes": self.training_cost_minutes,
         }
+        if self.input_resize == "stretch":  # trained for export packages (trainingParameters.exportable)
+            body["trainingParameters"]["exportable"] = True
         if self.test_dataset:
             body["evaluationParameters"] = {"testDatasetName": self.test_dataset}
         return self.wire_outcome(body)
@@ -61,11 +66,11 @@ class ModelRecord(RunRecord):
     def owner_properties(self) -> dict[str, Any]:
         return {"trainingDataset": self.training_dataset, "budgetHours": self.budget_hours,
                 "modelKind": self.model_kind.value, "testDataset": self.test_dataset, "backend": self.backend,
-                "multilabel": self.multilabel}
+                "multilabel": self.multilabel, "inputResize": self.input_resize}
 
     @classmethod
     def owner_fields(cls, entity: dict[str, Any]) -> dict[str, Any]:
         return {"name": entity["RowKey"], "training_dataset": entity["trainingDataset"],
                 "budget_hours": int(entity["budgetHours"]), "model_kind": ModelKind(entity["modelKind"]),
                 "test_dataset": entity.get("testDataset"), "backend": entity.get("backend"),
-                "multilabel": entity.get("multilabel")}
+                "multilabel": entity.get("multilabel"), "input_resize": entity.get("inputResize")}

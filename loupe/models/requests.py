@@ -14,6 +14,8 @@ class TrainingParametersIn(WireModel):
     training_dataset_name: str = Field(min_length=1)
     time_budget_in_hours: StrictInt = Field(ge=MIN_BUDGET_HOURS, le=MAX_BUDGET_HOURS)
     model_kind: ModelKind | None = None
+    # beyond the retired API: train for export packages (docs/exports.md#letterbox-trained-detectors)
+    exportable: bool = False
 
 
 class EvaluationParametersIn(WireModel):

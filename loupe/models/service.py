@@ -84,8 +84,11 @@ class ModelService:
                               f"is {kind.value}.", code="IncorrectModelKind", target=target)
         return stored.value
 
-    def create(self, name: str, body: ModelIn, *, multilabel: bool | None = None) -> ModelRecord:
-        """``multilabel``: fixes a classifier's kind (Custom Vision's classificationType); None: the data decides."""
+    def create(self, name: str, body: ModelIn, *, multilabel: bool | None = None,
+               exportable: bool = False) -> ModelRecord:
+        """``multilabel``: fixes a classifier's kind (Custom Vision's classificationType); None: the data decides.
+        ``exportable`` (or the body's ``trainingParameters.exportable``; Custom Vision: a compact domain):
+        a detector trains on stretched images, as export packages take them."""
         check_name(name, "model")
         if body.name is not None and body.name != name:
             raise bad_request(f"The body's name '{shown(body.name)}' differs from the name in the URL '{name}'.",
@@ -115,6 +118,7 @@ class ModelService:
             run_id=uuid.uuid4().hex,
             backend=self.backend.name,
             multilabel=multilabel if kind is ModelKind.CLASSIFIER else None,
+            input_resize="stretch" if kind is ModelKind.DETECTOR and (exportable or params.exportable) else None,
         )
         images = training.validation.image_count if training.validation else 0
         too_small = budget_problem(kind, images, params.time_budget_in_hours)
@@ -144,6 +148,7 @@ class ModelService:
             budget_seconds=budget_seconds or record.budget_seconds,
             output=JobOutput(container=self.settings.models_container, prefix=f"{record.name}/"),
             multilabel=record.multilabel,
+            input_resize=record.input_resize,
             attempt=attempt,
         )
 

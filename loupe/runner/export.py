@@ -1,6 +1,7 @@
-"""An export job (``python -m trainer`` in export mode): download the model's artifacts, build the
-package with the trainer's ``PackageFn`` (``trainer.packages.build_package``), upload the zip to
-``<model>/exports/<key>.zip`` and report the outcome into the export's run record."""
+"""An export job (``python -m trainer`` in export mode): download the model's artifacts (a detector's
+weights too, when it has them), build the package with the trainer's ``PackageFn``
+(``trainer.packages.build_package``), upload the zip to ``<model>/exports/<key>.zip`` and report the
+outcome into the export's run record."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +10,9 @@ import signal
 from pathlib import Path
 from typing import Callable
 
-from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
+from azure.core.exceptions import ResourceNotFoundError
+
+from loupe.artifacts import DETECTOR_WEIGHTS_FILE, LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE
 from loupe.jobs.spec import JobSpec
 from loupe.runner.reporting import RunReporter
 from loupe.runner.workdir import make_workdir
@@ -32,6 +35,15 @@ def _error(message: str) -> dict[str, str]:
     return {"code": EXPORT_FAILED, "message": message[:2000]}
 
 
+def _download_optional(container, blob: str, path: Path) -> None:
+    """A detector's weights (the static-shape packages are rebuilt from them); absent for a
+    classifier or a detector trained before they were saved, which the PackageFn then refuses."""
+    try:
+        path.write_bytes(container.download_blob(blob).readall())
+    except ResourceNotFoundError:
+        pass
+
+
 def run_export(spec: JobSpec, storage: Storage, package: PackageFn, scratch_root: str | None = None) -> int:
     reporter = RunReporter.for_spec(spec, storage)
     signal.signal(signal.SIGTERM, lambda *_: reporter.stop_requested.set())
@@ -46,6 +58,7 @@ def run_export(spec: JobSpec, storage: Storage, package: PackageFn, scratch_root
         try:
             for name in (MODEL_FILE, LABELS_FILE, PREPROCESSING_FILE):
                 (model_dir / name).write_bytes(container.download_blob(spec.output.blob(name)).readall())
+            _download_optional(container, spec.output.blob(DETECTOR_WEIGHTS_FILE), model_dir / DETECTOR_WEIGHTS_FILE)
         except Exception:
             reporter.finish(RunStatus.FAILED,
                             error=_error(f"the trained model '{spec.model_name}' could not be read"))

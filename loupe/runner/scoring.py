@@ -68,6 +68,18 @@ def performance(model: Predictor, images: Sequence[Example]) -> dict:
     return _classification_performance(model, classify(model, images), images)
 
 
+def with_measurement(performance: dict, holdout: Holdout | None) -> dict:
+    """modelPerformance with ``measuredOn`` beside the wire contract's fields: which images the
+    figures come from, how many, and whether they estimate a model trained on every image (held
+    out of, or cross-validated on, the training images) rather than measure the model itself on a
+    test set (docs/wire-contract.md#model-performance)."""
+    if holdout is None:
+        return performance
+    source = holdout.source
+    return dict(performance, measuredOn={"source": source, "images": len(holdout.images),
+                                         "isEstimate": source not in ("test", "given")})
+
+
 def performance_and_holdout(model: Predictor, images: Sequence[Example],
                             source: HoldoutSource = "test") -> tuple[dict, Holdout]:
     """``performance`` and, from the same predictions, holdout.json's per-image entries (keyed by

@@ -30,7 +30,7 @@ from loupe.runner.checkpoints import BlobCheckpointStore, CheckpointStore
 from loupe.runner.download import DatasetUnavailable, download_dataset
 from loupe.runner.examples import LocalDataset
 from loupe.runner.reporting import RunReporter
-from loupe.runner.scoring import performance_and_holdout, write_holdout, write_metrics
+from loupe.runner.scoring import performance_and_holdout, with_measurement, write_holdout, write_metrics
 from loupe.runner.workdir import make_workdir
 from loupe.runs.record import OpaqueRun, RunStatus
 from loupe.runs.table import StaleRun
@@ -176,6 +176,7 @@ class _TrainingRun:
             performance, holdout = performance_and_holdout(exported, test.images, source="test")
         else:
             performance, holdout = model.holdout_performance(), _holdout_predictions(model)
+        performance = with_measurement(performance, holdout)
         write_metrics(out, performance)
         _write_holdout(out, holdout, exported)
         self._write_report(out / TRAINING_REPORT_FILE, model.report(), record)

@@ -87,3 +87,61 @@ def test_the_reconciler_ends_export_runs_whose_job_is_gone(services, unique_name
     first = exports.get(name, "ONNX")
     assert first.status is RunStatus.FAILED and "exit code 137" in first.error["message"]
     assert "never submitted" in exports.get(name, "ONNX", "onnxfloat16").error["message"]
+
+
+def test_a_detector_trained_for_export_stretches(services, unique_name, monkeypatch):
+    """trainingParameters.exportable (Custom Vision: a compact domain) -> the job's input_resize
+    "stretch" -> the detector recipe's options (docs/exports.md#letterbox-trained-detectors);
+    classifiers and other detectors are left to the recipe's default."""
+    from loupe.datasets.requests import DatasetIn
+    from loupe.models.requests import ModelIn
+    from loupe.models.service import ModelService
+    from loupe.runs.submit import RunSubmitter
+    from tests.support.data import classification_files, detection_files, upload
+
+    backend = ScriptedBackend()
+    models = ModelService(services.storage, services.datasets, backend, RunSubmitter(services.storage, backend))
+    container = services.storage.container(services.settings.datasets_container)
+    datasets = {}
+    for kind, files in (("imageObjectDetection", detection_files()), ("imageClassification", classification_files())):
+        datasets[kind] = unique_name("exp")
+        url = upload(container, f"staging/{datasets[kind]}", files)["annotations.json"]
+        services.datasets.register(datasets[kind], DatasetIn(annotation_kind=kind, annotation_file_uris=[url]))
+    specs = []
+    monkeypatch.setattr(models, "submit", lambda record, spec: specs.append(spec) or record)
+
+    def create(kind: str, **flags) -> ModelRecord:
+        params = {"trainingDatasetName": datasets[kind], "timeBudgetInHours": 1}
+        if "body" in flags:
+            params["exportable"] = flags.pop("body")
+        return models.create(unique_name("m"), ModelIn.model_validate({"trainingParameters": params}), **flags)
+
+    wanted = create("imageObjectDetection", body=True)
+    assert wanted.input_resize == "stretch" and wanted.wire()["trainingParameters"]["exportable"] is True
+    assert models.repo.find(wanted.name).value.input_resize == "stretch"  # stored: a resubmission keeps it
+    compact = create("imageObjectDetection", exportable=True)  # what a compact Custom Vision domain passes
+    plain = create("imageObjectDetection")
+    classifier = create("imageClassification", body=True)
+    assert [s.input_resize for s in specs] == ["stretch", "stretch", None, None]
+    assert "exportable" not in plain.wire()["trainingParameters"] and classifier.input_resize is None
+    assert compact.input_resize == "stretch"
+
+    from trainer import job
+    from trainer.detection import DetectorOptions
+
+    seen = {}
+
+    class Recipe:
+        name, options = "detector", DetectorOptions
+
+        @staticmethod
+        def fit(images, labels, **kwargs):
+            seen.update(kwargs)
+
+    monkeypatch.setattr(job, "get_recipe", lambda kind: Recipe)
+    dataset = type("Dataset", (), {"images": [], "labels": ["a"]})()
+    job.fit_job(specs[0], dataset, context=None)
+    assert seen["options"].resize == "stretch"
+    seen.clear()
+    job.fit_job(specs[2], dataset, context=None)
+    assert "options" not in seen

@@ -103,7 +103,7 @@ def test_custom_vision_exports_run_like_the_samples(trainer, trained, tmp_path):
 def test_custom_vision_refuses_what_it_cannot_export(trainer, trained):
     project, iteration = trained
     for platform, flavor in (("VAIDK", None), ("TensorFlow", "TensorFlowJs"), ("Foo", None),
-                             ("ONNX", "ONNX12"), ("OpenVino", "ONNXFloat16"), ("DockerFile", "Windows")):
+                             ("ONNX", "ONNX11"), ("OpenVino", "ONNXFloat16"), ("DockerFile", "Windows")):
         assert cv_error(trainer.export_iteration, project.id, iteration.id, platform, flavor=flavor) == \
             "BadRequestNotSupported", (platform, flavor)
     unknown = "00000000-0000-4000-8000-000000000000"
@@ -145,7 +145,10 @@ def test_image_analysis_bad_input_is_a_documented_4xx(api_server, trained):
     base = f"{api_server.url}/computervision/models"
     cases = [
         ("put", f"{base}/customvision-{iteration.id}/exports/VAIDK", None, 400),
-        ("put", f"{base}/customvision-{iteration.id}/exports/ONNX", {"flavor": "ONNX12"}, 400),
+        ("put", f"{base}/customvision-{iteration.id}/exports/ONNX", {"flavor": "ONNX11"}, 400),
+        ("put", f"{base}/customvision-{iteration.id}/exports/OpenVino", {"flavor": "ONNXFloat16"}, 400),
+        ("get", f"{base}/customvision-{iteration.id}/exports/CoreML", None, 404),  # never asked for
+        ("get", f"{base}/customvision-{iteration.id}/exports/ONNX?flavor=ONNX11", None, 400),
         ("put", f"{base}/no-such-model/exports/ONNX", None, 404),
         ("get", f"{base}/no-such-model/exports", None, 404),
         ("get", f"{base}/no-such-model/exports/OpenVino", None, 404),

@@ -92,8 +92,15 @@ def test_a_training_run_uploads_its_held_out_predictions(services, unique_name, 
     labels = labels_from_json(blobs[LABELS_FILE])
     report = json.loads(blobs[TRAINING_REPORT_FILE])
     assert holdout.task == "multiclass" and holdout.labels == labels == ["red", "green"]
-    assert holdout.source == "split" and report["holdout_source"] == "split"
-    assert len(holdout.images) == report["holdout_images"] == 2  # one of the 3 images of each category
+    # the estimate: out-of-fold predictions of every image (the linear head), or the fine-tuned split
+    # pass's held-out images (one of the 3 images of each category)
+    if report["method"] == "finetune":
+        assert holdout.source == report["holdout_source"] == "split" and len(holdout.images) == 2
+    else:
+        assert holdout.source == report["holdout_source"] == "crossValidation" and len(holdout.images) == 6
+    assert len(holdout.images) == report["holdout_images"]
+    metrics = json.loads(blobs[METRICS_FILE])
+    assert metrics["measuredOn"] == {"source": holdout.source, "images": len(holdout.images), "isEstimate": True}
     keys = [image.key for image in holdout.images]
     assert len(set(keys)) == len(keys) and set(keys) <= set(train_keys)
     for image in holdout.images:
@@ -115,6 +122,8 @@ def test_a_run_with_a_test_set_writes_the_test_images_predictions(services, uniq
     labels = labels_from_json(blobs[LABELS_FILE])
     assert holdout.source == "test" and holdout.labels == labels and holdout.task == "multiclass"
     assert sorted(image.key for image in holdout.images) == sorted(test_keys)  # exactly the test images
+    assert json.loads(blobs[METRICS_FILE])["measuredOn"] == {"source": "test", "images": len(test_keys),
+                                                            "isEstimate": False}
     assert not set(test_keys) & set(train_keys)
     for image in holdout.images:
         assert len(image.scores) == len(labels)

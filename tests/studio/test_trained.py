@@ -1,6 +1,8 @@
 """The studio's pages of a trained classification project, in Chromium: the precision-recall curve,
 the confusion matrix and the images the model got wrong; the ONNX export downloaded through its
-button; the iteration's model on the Image Analysis models page and its try-it page.
+button and a failed export's reason in words; the iteration's model on the Image Analysis models
+page (whose 2 s refresh keeps the keyboard focus) and its try-it page; stored predictions turned into
+training images or deleted; a training cancelled from the Train tab.
 
 One project, trained once through the API for the whole module (training is the slow part)."""
 from __future__ import annotations
@@ -22,6 +24,10 @@ from azure.cognitiveservices.vision.customvision.training.models import (
 from msrest.authentication import ApiKeyCredentials
 
 from loupe import sample_data
+from loupe.artifacts import PREPROCESSING_FILE
+from loupe.enums import ModelKind
+from loupe.models.record import ModelRecord
+from loupe.runs.record import RunStatus
 from tests.conftest import TEST_API_KEY
 from tests.customvision.conftest import upload_sample, wait_trained
 
@@ -159,4 +165,139 @@ def test_the_smart_labeler_accepts_a_suggestion_in_one_action(studio, trained, a
     page.get_by_role("button", name="Accept all shown suggestions").click()
     page.get_by_text("3 images labelled.").wait_for()
     page.get_by_text("No untagged image to suggest tags for.").wait_for()
+    studio.check_clean()
+
+
+def _training(api_server, method: str, path: str, **kwargs):
+    response = httpx.request(method, f"{api_server.url.rstrip('/')}/customvision/v3.4-preview/training{path}",
+                             headers={"Training-Key": TEST_API_KEY}, timeout=60, **kwargs)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def test_a_failed_export_shows_its_reason_in_words(studio, trained, services):
+    # the iteration's model loses its preprocessing for the time of the export: the job fails
+    # deterministically ("not a usable Loupe model"), then the file is put back for the other tests
+    blob = services.storage.container(services.settings.models_container).get_blob_client(
+        f"customvision-{trained.iteration_id}/{PREPROCESSING_FILE}")
+    original = blob.download_blob().readall()
+    blob.upload_blob(b'{"not": "preprocessing"}', overwrite=True)
+    try:
+        page = studio.page
+        _open_project(studio, trained, "Export")
+        row = page.locator('li[data-export="openvino"]')
+        row.get_by_role("button", name="Export OpenVINO", exact=True).click()
+        row.locator(".export-status").get_by_text("Failed", exact=True).wait_for(timeout=120_000)
+        reason = row.locator(".error[role=alert]")
+        reason.get_by_text("The OpenVINO export failed: ").wait_for()
+        words = reason.inner_text()
+        # the export run's own reason (from /computervision), in words, with its code
+        assert "(ExportFailed)" in words and "no reason was recorded" not in words and "could not be read" not in words, words
+        assert row.get_by_role("button", name="Export OpenVINO", exact=True).is_enabled()  # it can be built again
+        studio.both("export-failed")
+    finally:
+        blob.upload_blob(original, overwrite=True)
+    studio.check_clean()
+
+
+def test_the_models_table_refresh_keeps_the_keyboard_focus(studio, trained, services, unique_name):
+    page = studio.page
+    # a model that stays "training" (no job behind it) keeps the page polling every 2 s
+    running = unique_name("studio-running")
+    services.models.repo.store.create(ModelRecord(
+        name=running, training_dataset="d", budget_hours=1, model_kind=ModelKind.CLASSIFIER, run_id=f"run-{running}",
+        status=RunStatus.RUNNING, progress={"phase": "training", "percent": 10.0, "etaSeconds": 90}))
+    lists = []
+    page.on("request", lambda r: "/computervision/models?" in r.url and lists.append(r.url))
+    try:
+        studio.open()
+        studio.sign_in()
+        page.get_by_role("button", name="Image Analysis", exact=True).click()
+        page.get_by_role("tab", name="Models", exact=True).click()
+        page.locator(f'tr[data-model="{running}"]').get_by_text("training 10%").wait_for()
+        done = page.get_by_role("button", name=f"Details of customvision-{trained.iteration_id}", exact=True)
+        # reached by keyboard: Shift+Tab from the next control lands on it with a visible focus ring
+        done.focus()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Shift+Tab")
+        assert done.evaluate("b => b === document.activeElement && b.matches(':focus-visible')")
+        done.evaluate("b => { b.dataset.kept = 'yes'; }")  # the very element, not a new one like it
+        seen = len(lists)
+        page.wait_for_timeout(4_500)  # two refreshes
+        assert len(lists) >= seen + 2, lists
+        assert page.evaluate("document.activeElement.dataset.kept") == "yes"  # an unchanged row is not re-rendered
+        studio.shot("models-focus-kept")
+
+        # the running model's row changes: it is rebuilt, and the focus moves to the same button of its new row
+        mine = page.get_by_role("button", name=f"Details of {running}", exact=True)
+        mine.focus()
+        services.models.repo.update(running, lambda r: r.with_changes(
+            progress={"phase": "training", "percent": 55.0, "etaSeconds": 30}))
+        page.locator(f'tr[data-model="{running}"]').get_by_text("training 55%").wait_for()
+        assert page.evaluate("document.activeElement.getAttribute('aria-label')") == f"Details of {running}"
+        page.keyboard.press("Enter")  # still the keyboard's: Enter opens the details
+        page.locator("#model-detail").get_by_role("heading", name=f"Model {running}: training").wait_for()
+        studio.both("models-focus-moved")
+    finally:
+        services.models.repo.update(running, lambda r: r.with_changes(status=RunStatus.FAILED, progress=None))
+    studio.check_clean()
+
+
+def test_stored_predictions_become_training_images_or_are_deleted(studio, trained, api_server, tmp_path: Path):
+    page = studio.page
+    images = list(sample_data.classification("test", per_class=1, seed=7).images.items())[:2]
+    for name, data in images:  # stored predictions, as an application's calls without /nostore leave them
+        _training(api_server, "POST", f"/projects/{trained.project_id}/quicktest/image",
+                  params={"iterationId": trained.iteration_id, "store": "true"}, files={"imageData": (name, data)})
+    count = lambda **params: _training(api_server, "GET", f"/projects/{trained.project_id}/images/count",  # noqa: E731
+                                       params={"taggingStatus": "Tagged", **params})
+    first_tag = {"tagIds": _tag_id(api_server, trained, trained.tags[0])}
+    tagged_before, first_tag_before = count(), count(**first_tag)
+    _open_project(studio, trained, "Predictions")
+    cards = page.locator("#stored-predictions figure.prediction")
+    cards.nth(1).wait_for()
+    assert cards.count() == 2
+    page.wait_for_function("() => [...document.querySelectorAll('#stored-predictions img')].every(i => i.complete && i.naturalWidth > 0)")
+    # the top tag is preselected; pick the first tag by hand instead
+    tag = page.get_by_label("Tag for prediction 1", exact=True)
+    assert tag.input_value()  # preselected from the prediction
+    tag.select_option(label=trained.tags[0])
+    studio.both("stored-predictions")
+    page.get_by_role("button", name="Add prediction 1 to the training images", exact=True).click()
+    page.get_by_text(f"Prediction 1 added as a training image ({trained.tags[0]}).").wait_for()
+    assert cards.count() == 1
+    assert (count(), count(**first_tag)) == (tagged_before + 1, first_tag_before + 1)  # a training image with that tag
+    page.get_by_role("button", name="Delete prediction 2", exact=True).click()
+    page.get_by_text("Prediction 2 deleted.").wait_for()
+    page.get_by_text(re.compile("^No stored prediction")).wait_for()
+    assert cards.count() == 0
+    left = _training(api_server, "POST", f"/projects/{trained.project_id}/predictions/query", json={"maxCount": 10})
+    assert left["results"] == [], left  # moved, then deleted: none is stored any more
+    studio.check_clean()
+
+
+def _tag_id(api_server, trained: Trained, name: str) -> str:
+    tags = _training(api_server, "GET", f"/projects/{trained.project_id}/tags")
+    return next(t["id"] for t in tags if t["name"] == name)
+
+
+def test_a_training_is_cancelled_from_the_train_tab(studio, trained, api_server):
+    # last in the module: the shared project gets a second (cancelled) iteration
+    page = studio.page
+    _open_project(studio, trained, "Train")
+    page.get_by_role("button", name="Quick training", exact=True).click()
+    cancel = page.get_by_role("button", name="Cancel training", exact=True)
+    cancel.wait_for()
+    # the model's live progress; cancelled once the trainer works (a trainer still starting is
+    # stopped before it can say so, and only the reconciler, not run by the tests, notes that)
+    page.locator("#train-phase").get_by_text(re.compile(r"^(extracting features|training) \d+%")).wait_for(timeout=300_000)
+    studio.shot("training-progress")
+    cancel.click()
+    page.locator("#train-status").get_by_text(re.compile("Cancelled|Completed|Failed")).wait_for(timeout=120_000)
+    assert "Cancelled" in page.locator("#train-status").inner_text(), page.locator("#train-status").inner_text()
+    assert not any(page.locator("#tab .error[role=alert]").all_inner_texts())
+    studio.both("training-cancelled")
+    iterations = _training(api_server, "GET", f"/projects/{trained.project_id}/iterations")
+    last = max(iterations, key=lambda it: it["created"])
+    assert last["status"] == "Failed" and "cancelled" in (last.get("trainingErrorDetails") or ""), last
     studio.check_clean()

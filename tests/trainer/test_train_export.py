@@ -44,9 +44,13 @@ def test_multiclass_default_recipe_trains_exports_and_verifies(shapes, tmp_path)
     stats = result.stats
     assert stats.views == 10 and stats.finetune_epochs_planned == 12 and not stats.budget_limited
     assert stats.passes == ["split", "final"] and stats.final_model == "final"
-    # hold-out: one image per class, reported with its predictions
-    assert result.holdout is not None and result.holdout.source == "split"
-    assert result.holdout.scores.shape == (3, 3) and sorted(result.holdout.targets.tolist()) == [0, 1, 2]
+    # the estimate: the linear head's out-of-fold predictions of every image, or the fine-tuned
+    # split pass's on its held-out images (one per class)
+    if stats.method == "finetune":
+        assert result.holdout.source == "split" and sorted(result.holdout.targets.tolist()) == [0, 1, 2]
+    else:
+        assert result.holdout.source == "crossValidation" and len(result.holdout.examples) == len(shapes)
+    assert result.holdout.scores.shape == (stats.holdout_images, 3) and stats.holdout_source == result.holdout.source
     assert np.allclose(result.holdout.scores.sum(1), 1, atol=1e-5)
     phases = [event[1] for event in ctx.events]
     for phase in ("preparing", "extracting features", "training"):
@@ -129,7 +133,7 @@ def test_export_check_fails_when_the_graph_and_the_model_disagree(shapes, tmp_pa
         SHAPES,
         multilabel=False,
         context=LocalContext.with_budget(300, seed=5),
-        options=replace(FAST, lr=3e-3),
+        options=replace(FAST, lr=3e-3, head="power-views"),  # another head: another model
     )
     with pytest.raises(ExportCheckFailed, match="disagree"):
         verify_onnx(
@@ -171,9 +175,10 @@ def test_the_recipe_returns_a_trained_model_the_runner_can_use(multilabel_shapes
     assert set(performance["tagPerformance"]) == set(SHAPES) and "averagePrecision" in performance
     report = json.loads(json.dumps(result.report()))
     assert report["views"] == 2 and report["passes"] == ["split", "final"] and report["feature_extractions"] == 24
-    # holdout.json's content: the split-off images, keyed by their COCO file names, a score per label
+    # holdout.json's content: the images behind the estimate, keyed by their COCO file names, a score per label
     holdout = holdout_from_json(result.holdout_predictions().to_json())
-    assert holdout.task == "multilabel" and holdout.source == "split" and holdout.labels == SHAPES
+    assert holdout.task == "multilabel" and holdout.labels == SHAPES
+    assert holdout.source == ("split" if report["method"] == "finetune" else "crossValidation")
     assert len(holdout.images) == report["holdout_images"] > 0
     by_key = {example.key: example for example in multilabel_shapes}
     for image, scores in zip(holdout.images, result.holdout.scores, strict=True):

@@ -10,6 +10,7 @@ from trainer.context import LocalContext
 from trainer.detection import train_detector
 from trainer.detection.data import to_examples
 from trainer.detection.evaluate import HoldoutSet
+from trainer.detection.train import ESTIMATE_FRACTION
 from trainer.split import holdout_split
 
 from loupe.artifacts import holdout_from_json
@@ -88,9 +89,26 @@ def test_without_holdout_images_a_share_of_big_categories_is_held_out(tmp_path):
             assert 0 <= left <= left + width <= 1 + 1e-9 and 0 <= top <= top + height <= 1 + 1e-9
 
 
-def test_few_shot_data_keeps_every_image_for_training(dataset):
-    result = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=1),
+def test_few_shot_data_trains_on_every_image_and_estimates_from_a_model_without_some(dataset):
+    context = LocalContext.with_budget(3600, seed=1)
+    result = train_detector(dataset, LABELS, context=context, options=replace(FAST, min_iterations=2, max_iterations=2))
+    assert result.train_images == len(dataset)  # the model served keeps every image
+    # the estimate: a model trained the same way without about a third of the images, measured on them
+    examples = to_examples(dataset, len(LABELS))
+    _, held = holdout_split(examples, len(LABELS), 1, fraction=ESTIMATE_FRACTION, min_images=2)
+    assert held and result.holdout_images == len(held)
+    holdout = result.holdout_predictions()
+    assert holdout.source == "split" and [image.key for image in holdout.images] == [dataset[i].key for i in held]
+    assert set(result.holdout_performance()) == {"meanAveragePrecision30", "meanAveragePrecision50",
+                                                 "meanAveragePrecision75", "tagPerformance"}
+    estimate_progress = [message for _, _, _, message in context.events if message.startswith("estimate")]
+    assert estimate_progress  # the estimate pass says what it is doing
+
+
+def test_one_image_per_category_is_measured_on_the_training_images(tmp_path):
+    images = make_dataset(tmp_path / "one", count=1, seed=7, negatives=0)
+    result = train_detector(images, LABELS, context=LocalContext.with_budget(3600, seed=1),
                             options=replace(FAST, min_iterations=2, max_iterations=2))
-    assert result.holdout_images == 0 and result.train_images == len(dataset)
-    assert result.holdout_performance() == {"tagPerformance": {}}
-    assert result.holdout_predictions() is None
+    holdout = result.holdout_predictions()
+    assert holdout.source == "training" and [image.key for image in holdout.images] == [images[0].key]
+    assert "meanAveragePrecision50" in result.holdout_performance()

@@ -7,7 +7,7 @@ import pytest
 import torch
 from trainer.context import LocalContext, MemoryCheckpointStore
 from trainer.detection import train_detector
-from trainer.detection.train import CHECKPOINT_NAME
+from trainer.detection.train import CHECKPOINT_NAME, ESTIMATE_CHECKPOINT_PREFIX
 from trainer.errors import Cancelled
 
 from tests.trainer_detection.conftest import FAST, LABELS
@@ -44,23 +44,41 @@ def test_same_seed_same_model_and_other_seed_other_model(dataset):
 
 
 def test_resume_continues_from_the_checkpoint_and_does_less_work(dataset):
-    fresh = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2), options=SHORT)
+    # a given hold-out: the run is one pass (no estimate pass before it), so the counts are its own
+    train, held = dataset[:-2], dataset[-2:]
+
+    def run(context):
+        return train_detector(train, LABELS, context=context, options=SHORT, holdout=held)
+
+    fresh = run(LocalContext.with_budget(3600, seed=2))
     assert fresh.iterations_this_run == 8
 
     store = MemoryCheckpointStore()
     with pytest.raises(Cancelled):
-        train_detector(dataset, LABELS, context=StopAfter(5, seed=2, checkpoints=store), options=SHORT)
+        run(StopAfter(5, seed=2, checkpoints=store))
     assert CHECKPOINT_NAME in store.items
 
-    resumed = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2, checkpoints=store),
-                             options=SHORT)
+    resumed = run(LocalContext.with_budget(3600, seed=2, checkpoints=store))
     assert resumed.iterations == 8 and resumed.iterations_this_run == 3  # 5 were done before the stop
     assert _same_weights(resumed, fresh)  # exactly where an uninterrupted run lands
     assert resumed.losses == pytest.approx(fresh.losses)
 
-    again = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2, checkpoints=store),
-                           options=SHORT)
+    again = run(LocalContext.with_budget(3600, seed=2, checkpoints=store))
     assert again.iterations_this_run == 0 and _same_weights(again, fresh)
+
+
+def test_a_stop_during_the_estimate_pass_keeps_that_pass_checkpoint(dataset):
+    """Without a hold-out the estimate pass runs first; its checkpoint has its own name, and the
+    resumed run ends on the model an uninterrupted one trains."""
+    fresh = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2), options=SHORT)
+    store = MemoryCheckpointStore()
+    with pytest.raises(Cancelled):
+        train_detector(dataset, LABELS, context=StopAfter(3, seed=2, checkpoints=store), options=SHORT)
+    assert ESTIMATE_CHECKPOINT_PREFIX + CHECKPOINT_NAME in store.items and CHECKPOINT_NAME not in store.items
+    resumed = train_detector(dataset, LABELS, context=LocalContext.with_budget(3600, seed=2, checkpoints=store),
+                             options=SHORT)
+    assert _same_weights(resumed, fresh)
+    assert resumed.holdout_metrics == fresh.holdout_metrics
 
 
 def test_checkpoints_of_other_data_seed_or_options_are_ignored(dataset):

@@ -40,6 +40,24 @@ def fold_constants(src: Path, dst: Path) -> None:
     onnxruntime.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
 
 
+def patch_topk() -> None:
+    """onnx2tf 1.29.24 calls int() on TopK's constant K, which numpy 2 refuses for the [1]-shaped K
+    the ONNX standard gives (the static detector graph's top-k): its module gets an int() that
+    takes a one-element array."""
+    import builtins
+
+    import numpy as np
+    from onnx2tf.ops import TopK
+
+    class OneElementInt(builtins.int):  # a type: the module also calls isinstance(k, int)
+        def __new__(cls, value=0):
+            if isinstance(value, np.ndarray):
+                value = value.reshape(-1)[0]
+            return super().__new__(cls, value)
+
+    TopK.int = OneElementInt
+
+
 def to_tensorflow(onnx_path: Path, work: Path, keep: Path | None) -> Path:
     """onnx2tf: a folder with the SavedModel and ``folded_float32.tflite``/``folded_float16.tflite``;
     moved to ``keep`` once complete when given, and taken from there when already present."""
@@ -50,6 +68,7 @@ def to_tensorflow(onnx_path: Path, work: Path, keep: Path | None) -> Path:
 
     folded = work / "folded.onnx"
     fold_constants(onnx_path, folded)
+    patch_topk()
     np.save(work / ONNX2TF_SAMPLE, np.random.default_rng(0).random((20, 128, 128, 3), dtype=np.float32))
     out = work / "tf"
     cwd = Path.cwd()
@@ -82,7 +101,7 @@ def save_named(tf_dir: Path, output_names: list[str], dst: Path) -> None:
     tf.saved_model.save(loaded, str(dst), signatures={"serving_default": serve})
 
 
-def to_coreml(tf_dir: Path, labels: list[str], metadata: dict[str, str], classifier: bool, float16: bool,
+def to_coreml(tf_dir: Path, labels: list[str], metadata: dict[str, str], output_names: list[str], float16: bool,
               dst: Path) -> None:
     """coremltools from the SavedModel (coremltools 9 has no ONNX frontend): an ML program
     (``.mlpackage``) whose input is an image (BGR, 0-255, the size of the package), so Apple's
@@ -90,15 +109,33 @@ def to_coreml(tf_dir: Path, labels: list[str], metadata: dict[str, str], classif
     import coremltools as ct
     import tensorflow as tf
 
-    (name, spec), = tf.saved_model.load(str(tf_dir)).signatures["serving_default"].structured_input_signature[1].items()
+    signature = tf.saved_model.load(str(tf_dir)).signatures["serving_default"]
+    (name, spec), = signature.structured_input_signature[1].items()
+    classifier = output_names == ["model_output"]
     image = ct.ImageType(name=name, shape=tuple(spec.shape), color_layout=ct.colorlayout.BGR, scale=1.0)
     model = ct.convert(str(tf_dir), source="tensorflow", inputs=[image],
                        classifier_config=ct.ClassifierConfig(labels) if classifier else None,
                        convert_to="mlprogram", minimum_deployment_target=ct.target.iOS15,
                        compute_precision=ct.precision.FLOAT16 if float16 else ct.precision.FLOAT32)
+    if not classifier:  # outputs by the ONNX names (the converter names them after the graph's Identity ops)
+        model = _renamed(model, signature, output_names)
     model.short_description = f"Loupe model {metadata.get('Loupe.ModelName', '')}"
     model.user_defined_metadata.update(metadata)
     model.save(str(dst))
+
+
+def _renamed(model, signature, output_names: list[str]):
+    """onnx2tf's signature keys are output_<i> (the i-th ONNX output); its graph outputs come in the
+    order of the sorted keys."""
+    import coremltools as ct
+
+    by_graph = {tensor.name.split(":")[0]: output_names[int(key.rsplit("_", 1)[1])]
+                for key, tensor in zip(sorted(signature.structured_outputs), signature.outputs, strict=True)}
+    spec = model.get_spec()
+    for output in list(spec.description.output):
+        if output.name in by_graph:
+            ct.utils.rename_feature(spec, output.name, by_graph[output.name])
+    return ct.models.MLModel(spec, weights_dir=model.weights_dir, skip_model_load=True)
 
 
 def convert(onnx_path: Path, target: str, labels: list[str], out: Path, keep: Path | None) -> None:
@@ -107,7 +144,6 @@ def convert(onnx_path: Path, target: str, labels: list[str], out: Path, keep: Pa
     model = onnx.load(str(onnx_path), load_external_data=False)
     metadata = {p.key: p.value for p in model.metadata_props}
     output_names = [o.name for o in model.graph.output]
-    classifier = output_names == ["model_output"]
     with tempfile.TemporaryDirectory(prefix="loupe-convert-") as tmp:
         tf_dir = to_tensorflow(onnx_path, Path(tmp), keep)
         out.mkdir(parents=True, exist_ok=True)
@@ -117,7 +153,7 @@ def convert(onnx_path: Path, target: str, labels: list[str], out: Path, keep: Pa
             suffix = "float16" if target == "tflite_fp16" else "float32"
             shutil.copyfile(tf_dir / f"folded_{suffix}.tflite", out / "model.tflite")
         else:
-            to_coreml(tf_dir, labels, metadata, classifier, target == "coreml_fp16", out / "model.mlpackage")
+            to_coreml(tf_dir, labels, metadata, output_names, target == "coreml_fp16", out / "model.mlpackage")
 
 
 def main() -> int:

@@ -28,7 +28,9 @@ def fit_job(spec: JobSpec, train: LocalDataset, context: JobContext) -> TrainedM
     recipe = get_recipe(spec.model_kind)
     starting_point = None if spec.backbone == DEFAULT_BACKBONE else spec.backbone
     # a classifier's kind as its owner fixed it (the classifier recipe's ``multilabel``)
-    extra = {"multilabel": spec.multilabel} if spec.multilabel is not None else {}
+    extra: dict = {"multilabel": spec.multilabel} if spec.multilabel is not None else {}
+    if spec.input_resize is not None:  # a detector trained for export packages (its options' ``resize``)
+        extra["options"] = recipe.options(resize=spec.input_resize)
     log.info("training %s with recipe %s on %d images (%d categories)", spec.model_kind.value, recipe.name,
              len(train.images), len(train.labels))
     return recipe.fit(train.images, train.labels, context=context, starting_point=starting_point, **extra)

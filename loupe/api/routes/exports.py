@@ -22,7 +22,7 @@ router = APIRouter(prefix="/computervision/models/{model}/exports", tags=["expor
 Model = Annotated[str, resource_name("model")]
 Platform = Annotated[str, resource_name("export platform (ONNX, OpenVino, TensorFlow, CoreML or DockerFile, any case)")]
 FLAVOR = query("flavor", {"type": "string", "maxLength": 64},
-               "The package's flavor: none, ONNXFloat16 (ONNX), TensorFlowLite or TensorFlowLiteFloat16 "
+               "The package's flavor: none, ONNXFloat16, ONNX10 or ONNX12 (ONNX), TensorFlowLite or TensorFlowLiteFloat16 "
                "(TensorFlow), CoreMLFloat16 (CoreML), Linux or ARM (DockerFile) (docs/exports.md).")
 
 

@@ -94,11 +94,15 @@ export const api = {
   publish: (id, it, publishName) =>
     call("POST", p(id) + `/iterations/${encodeURIComponent(it)}/publish`, { params: { publishName, predictionId: "loupe-studio" } }),
   unpublish: (id, it) => call("DELETE", p(id) + `/iterations/${encodeURIComponent(it)}/publish`),
-  quickTest: (id, iterationId, file) => {
+  quickTest: (id, iterationId, file, store = false) => {
     const form = new FormData();
     form.append("imageData", file, file.name);
-    return call("POST", p(id) + "/quicktest/image", { params: { iterationId, store: "false" }, body: form });
+    return call("POST", p(id) + "/quicktest/image", { params: { iterationId, store: String(store) }, body: form });
   },
+  // stored predictions (quick tests kept, Prediction API calls without /nostore)
+  predictions: (id, token) => call("POST", p(id) + "/predictions/query", { json: token }),
+  deletePredictions: (id, ids) => call("DELETE", p(id) + "/predictions", { params: { ids: ids.join(",") } }),
+  imagesFromPredictions: (id, images) => call("POST", p(id) + "/images/predictions", { json: { images } }),
   imagePerformances: (id, it, params) =>
     call("GET", p(id) + `/iterations/${encodeURIComponent(it)}/performance/images`, { params }),
   exports: (id, it) => call("GET", p(id) + `/iterations/${encodeURIComponent(it)}/export`),

@@ -1,6 +1,6 @@
 // Loupe Studio: projects, images, boxes, training, performance, quick test and publishing, all
 // through Loupe's public Custom Vision API (api.js). No framework: each view rebuilds its section.
-import { api, session } from "./api.js";
+import { api, session, vision } from "./api.js";
 import { announce, errorLine, field, h, noticeLine, pct } from "./dom.js";
 import { exportPanel } from "./exports.js";
 import { labelerTab } from "./labeler.js";
@@ -51,6 +51,7 @@ async function start() {
 }
 
 function domainType(id) { return (state.domains.find((d) => d.id === id) || {}).type || "Classification"; }
+const modelOf = (iteration) => `customvision-${iteration.id}`; // the iteration's Loupe model (docs/customvision.md)
 const isDetection = (project) => domainType(project.settings.domainId) === "ObjectDetection";
 
 function setCrumbs(...parts) {
@@ -120,7 +121,7 @@ async function openProject(project, tab = "images") {
   state.project = project;
   state.tab = tab;
   setCrumbs(h("a", { href: "#", onclick: (e) => { e.preventDefault(); showProjects(); } }, "Projects"), project.name);
-  const tabs = ["images", "smart labeler", "train", "performance", "quick test", "export"];
+  const tabs = ["images", "smart labeler", "train", "performance", "quick test", "predictions", "export"];
   const bar = h("div", { class: "tabs", role: "tablist" }, tabs.map((t) =>
     h("button", { type: "button", role: "tab", "aria-selected": String(t === tab), onclick: () => openProject(project, t) },
       t[0].toUpperCase() + t.slice(1))));
@@ -128,7 +129,7 @@ async function openProject(project, tab = "images") {
   view.replaceChildren(h("h2", {}, project.name), bar, body);
   await refreshTags();
   const show = { images: imagesTab, train: trainTab, performance: performanceTab, "quick test": quickTestTab, export: exportTab,
-    "smart labeler": smartLabelerTab }[tab];
+    "smart labeler": smartLabelerTab, predictions: predictionsTab }[tab];
   await show(body);
 }
 
@@ -318,15 +319,54 @@ async function trainTab(body) {
       await poll(it);
     } catch (err) { error.textContent = `Training did not start: ${words(err)}`; }
   };
+  // the live progress (phase, percent, ETA) is the iteration's model's, under /computervision; a
+  // training is cancelled there too (the Custom Vision API has no cancel): the iteration ends Failed
+  const progress = h("div", { class: "train-progress", hidden: true });
+  const bar = h("progress", { max: "100", value: "0", "aria-label": "Training progress" });
+  const phase = h("span", { id: "train-phase" });
+  const cancel = h("button", { type: "button", class: "danger" }, "Cancel training");
+  progress.append(bar, h("div", { class: "row" }, phase, cancel));
+  let cancelled = false, running = null;
+  cancel.addEventListener("click", async () => {
+    if (!running) return;
+    error.textContent = "";
+    cancel.disabled = true;
+    try {
+      const model = await vision.cancelModel(modelOf(running));
+      cancelled = true;
+      phase.textContent = `Cancelling (${model.status})`;
+      announce(`Cancelling the training of ${running.name}`);
+    } catch (err) {
+      cancel.disabled = false;
+      error.textContent = `The training was not cancelled: ${words(err)}`;
+    }
+  });
   async function poll(it) {
     const started = Date.now();
+    running = it;
+    cancelled = false;
+    cancel.disabled = false;
+    progress.hidden = false;
     while (it.status === "Training") {
       status.textContent = `${it.name}: Training (${Math.round((Date.now() - started) / 1000)} s)`;
+      try {
+        const model = await vision.model(modelOf(it));
+        const p = model.progress || { phase: model.status, percent: 0 };
+        bar.value = p.percent || 0;
+        if (!cancelled) {
+          phase.textContent = `${p.phase} ${Math.round(p.percent || 0)}%`
+            + (p.etaSeconds !== undefined ? `, about ${Math.ceil(p.etaSeconds)} s left` : "") + (p.message ? ` (${p.message})` : "");
+        }
+      } catch (err) { if (err.status !== 404) phase.textContent = `The progress could not be read: ${words(err)}`; }
       await new Promise((r) => setTimeout(r, 1500));
       try { it = await api.iteration(project.id, it.id); }
-      catch (err) { error.textContent = `The iteration could not be read: ${words(err)}`; return; }
+      catch (err) { error.textContent = `The iteration could not be read: ${words(err)}`; progress.hidden = true; return; }
     }
-    status.textContent = `${it.name}: ${it.status}` + (it.trainingErrorDetails ? ` (${it.trainingErrorDetails})` : "");
+    running = null;
+    progress.hidden = true;
+    status.textContent = cancelled && it.status === "Failed" ? `${it.name}: Cancelled (the iteration is kept as Failed)`
+      : `${it.name}: ${it.status}` + (it.trainingErrorDetails ? ` (${it.trainingErrorDetails})` : "");
+    announce(status.textContent);
     await list();
   }
   async function list() {
@@ -356,7 +396,7 @@ async function trainTab(body) {
     h("div", { class: "row" }, h("button", { type: "button", onclick: () => train({ trainingType: "Regular" }) }, "Quick training")),
     h("div", { class: "row" }, ...field("Budget in hours", budget),
       h("button", { type: "button", class: "secondary", onclick: () => train({ trainingType: "Advanced", reservedBudgetInHours: budget.value }) }, "Advanced training")),
-    status, error),
+    status, progress, error),
   h("section", { class: "card" }, h("h3", {}, "Iterations"), h("div", { class: "scroll" }, h("table", {}, h("thead", {}, h("tr", {},
     h("th", {}, "Iteration"), h("th", {}, "Status"), h("th", {}, "Publication"), h("th", {}, "Actions"))), rows))));
   await list();
@@ -477,43 +517,178 @@ async function exportTab(body) {
   await show();
 }
 
+// --- stored predictions: quick tests kept and Prediction API calls without /nostore
+const PREDICTIONS_PAGE = 24;
+async function predictionsTab(body) {
+  const project = state.project;
+  const detection = isDetection(project);
+  const multilabel = project.settings.classificationType === "Multilabel" && !detection;
+  const error = errorLine();
+  const notice = noticeLine();
+  const floor = h("input", { type: "range", min: "0", max: "1", step: "0.01", value: "0.5" });
+  const fv = h("output", {}, "50%");
+  const grid = h("div", { class: "grid wide-cells", id: "stored-predictions", "aria-label": "Stored predictions" });
+  const more = h("button", { type: "button", class: "secondary", hidden: true }, "More predictions");
+  let continuation = null, count = 0;
+  const names = () => Object.fromEntries((state.iterations || []).map((it) => [it.id, it.name]));
+  const tagIdOf = (name) => (state.tags.find((t) => t.name === name) || {}).id;
+  try { state.iterations = await api.iterations(project.id); } catch { state.iterations = []; }
+
+  function card(stored) {
+    const n = ++count;
+    const preds = stored.predictions || [];
+    const frame = h("div", { class: "result mini" }, h("img", { src: stored.originalImageUri, alt: `Prediction ${n}`, loading: "lazy" }));
+    const tagPick = h("select", { multiple: multilabel, size: multilabel ? String(Math.min(6, Math.max(2, state.tags.length))) : undefined },
+      state.tags.map((t) => h("option", { value: t.id }, t.name)));
+    const summary = h("p", { class: "kept" });
+    const el = h("figure", { class: "wrong prediction", "data-prediction": stored.id }, frame);
+    // what becomes the training image's labels: the boxes (detection) or the tags at or above the floor
+    const chosen = () => preds.filter((x) => x.probability >= +floor.value);
+    function refresh() {
+      frame.querySelectorAll(".box").forEach((b) => b.remove());
+      if (detection) {
+        const boxes = chosen().filter((x) => x.boundingBox);
+        for (const x of boxes) {
+          const b = x.boundingBox;
+          const box = h("div", { class: "box predicted" }, h("span", {}, `${x.tagName} ${pct(x.probability)}`));
+          Object.assign(box.style, { left: `${100 * b.left}%`, top: `${100 * b.top}%`, width: `${100 * b.width}%`, height: `${100 * b.height}%` });
+          frame.append(box);
+        }
+        summary.textContent = `${boxes.length} box${boxes.length === 1 ? "" : "es"} at or above ${fv.textContent} will be its regions.`;
+      } else {
+        // multiclass: the top tag (one is always chosen); multilabel: every tag at or above the floor
+        const ids = new Set((multilabel ? chosen() : preds.slice(0, 1)).map((x) => x.tagId || tagIdOf(x.tagName)));
+        for (const o of tagPick.options) o.selected = ids.has(o.value);
+      }
+    }
+    const add = async () => {
+      error.textContent = "";
+      const entry = { id: stored.id };
+      if (detection) {
+        entry.regions = chosen().filter((x) => x.boundingBox).map((x) => ({ tagId: x.tagId || tagIdOf(x.tagName), ...x.boundingBox }));
+      } else {
+        entry.tagIds = [...tagPick.selectedOptions].map((o) => o.value);
+      }
+      try {
+        const result = await api.imagesFromPredictions(project.id, [entry]);
+        const status = result.images && result.images[0] ? result.images[0].status : "?";
+        if (status !== "OK" && status !== "OKDuplicate") { error.textContent = `Prediction ${n} was not added: ${status}`; return; }
+        // moved, as in Custom Vision: the image is a training image now, the stored prediction goes
+        await api.deletePredictions(project.id, [stored.id]);
+        el.remove();
+        emptied();
+        const labels = detection ? `${entry.regions.length} region${entry.regions.length === 1 ? "" : "s"}`
+          : entry.tagIds.map((id) => (state.tags.find((t) => t.id === id) || {}).name).join(", ") || "untagged";
+        notice.textContent = `Prediction ${n} added as a training image (${labels}).`;
+        await refreshTags();
+      } catch (err) { error.textContent = `Prediction ${n} was not added: ${words(err)}`; }
+    };
+    const remove = async () => {
+      error.textContent = "";
+      try { await api.deletePredictions(project.id, [stored.id]); el.remove(); emptied(); notice.textContent = `Prediction ${n} deleted.`; }
+      catch (err) { error.textContent = `Prediction ${n} was not deleted: ${words(err)}`; }
+    };
+    el.append(h("figcaption", {},
+      h("p", {}, `${names()[stored.iteration] || "an iteration"}, ${new Date(stored.created).toLocaleString()}`),
+      h("p", {}, preds.slice(0, 3).map((x) => `${x.tagName} ${pct(x.probability)}`).join(", ") || "nothing found"),
+      detection ? summary : h("div", { class: "row" }, ...field(multilabel ? `Tags for prediction ${n}` : `Tag for prediction ${n}`, tagPick)),
+      h("div", { class: "row" },
+        h("button", { type: "button", onclick: add, "aria-label": `Add prediction ${n} to the training images` }, "Add to training images"),
+        h("button", { type: "button", class: "danger", onclick: remove, "aria-label": `Delete prediction ${n}` }, "Delete"))));
+    el.refresh = refresh;
+    refresh();
+    return el;
+  }
+
+  function emptied() {
+    if (!grid.querySelector("figure.prediction") && !continuation && !grid.querySelector(".empty")) {
+      grid.append(h("p", { class: "empty" }, "No stored prediction: keep a quick test, or call the Prediction API without /nostore."));
+    }
+  }
+  async function load(first) {
+    error.textContent = "";
+    try {
+      const page = await api.predictions(project.id, { maxCount: PREDICTIONS_PAGE, orderBy: "Newest", continuation: first ? undefined : continuation });
+      if (first) { grid.replaceChildren(); count = 0; }
+      grid.append(...page.results.map(card));
+      continuation = page.token && page.token.continuation;
+      more.hidden = !continuation;
+      emptied();
+    } catch (err) { error.textContent = `The stored predictions could not be listed: ${words(err)}`; }
+  }
+  floor.addEventListener("input", () => {
+    fv.textContent = pct(+floor.value).replace(".0%", "%");
+    for (const el of grid.querySelectorAll("figure.prediction")) el.refresh();
+  });
+  more.addEventListener("click", () => load(false));
+  body.replaceChildren(h("section", { class: "card" }, h("h3", {}, "Stored predictions"),
+    h("p", {}, "Images sent to the Prediction API (without /nostore) or kept from a quick test, newest first. Add one to the training images with its "
+      + (detection ? "boxes" : "tags") + ", or delete it."),
+    detection || multilabel ? h("div", { class: "row" }, ...field(detection ? "Keep boxes from probability" : "Preselect tags from probability", floor), fv) : "",
+    error, notice, grid, more));
+  await load(true);
+}
+
 // --- quick test
 async function quickTestTab(body) {
   const project = state.project;
+  const detection = isDetection(project);
   const error = errorLine();
   const pick = h("select");
   const input = h("input", { type: "file", accept: "image/*" });
+  const keep = h("input", { type: "checkbox" });
+  // client side and instant: the answer is kept, the slider only hides what is below it
+  const threshold = h("input", { type: "range", min: "0", max: "1", step: "0.01", value: detection ? "0.3" : "0" });
+  const tv = h("output", { id: "quick-threshold" });
   const out = h("div");
   try { state.iterations = await api.iterations(project.id); }
   catch (err) { error.textContent = `The iterations could not be listed: ${words(err)}`; }
   pick.replaceChildren(...state.iterations.filter((it) => it.status === "Completed").map((it) => h("option", { value: it.id }, it.name)));
+  let last = null;
+  function draw() {
+    tv.textContent = pct(+threshold.value).replace(".0%", "%");
+    if (!last) return;
+    const { result, img } = last;
+    const preds = result.predictions || [];
+    const shown = preds.filter((p) => p.probability >= +threshold.value);
+    const frame = h("div", { class: "result" }, img);
+    for (const p of shown.filter((x) => x.boundingBox)) {
+      const b = p.boundingBox;
+      const box = h("div", { class: "box" }, h("span", {}, `${p.tagName} ${pct(p.probability)}`));
+      Object.assign(box.style, { left: `${100 * b.left}%`, top: `${100 * b.top}%`, width: `${100 * b.width}%`, height: `${100 * b.height}%` });
+      frame.append(box);
+    }
+    out.replaceChildren(frame, h("table", { id: "predictions" },
+      h("caption", {}, `${shown.length} of ${preds.length} ${detection ? "boxes" : "tags"} at or above ${tv.textContent}`
+        + (result.id && keep.checked ? "; stored as a prediction" : "")),
+      h("thead", {}, h("tr", {}, h("th", {}, "Tag"), h("th", {}, "Probability"))),
+      h("tbody", {}, shown.slice(0, 50).map((p) => h("tr", {}, h("td", {}, p.tagName), h("td", {}, pct(p.probability)))))));
+  }
   input.addEventListener("change", async () => {
     const file = input.files[0];
     if (!file) return;
     error.textContent = "";
+    last = null;
     out.replaceChildren(h("p", {}, "Testing..."));
     try {
-      const result = await api.quickTest(project.id, pick.value || undefined, file);
+      const result = await api.quickTest(project.id, pick.value || undefined, file, keep.checked);
       const img = h("img", { src: URL.createObjectURL(file), alt: "The tested image" });
       await img.decode().catch(() => {}); // shown with its size known: no layout jump
-      const frame = h("div", { class: "result" }, img);
+      last = { result, img };
+      draw();
       const preds = result.predictions || [];
-      for (const p of preds.filter((x) => x.boundingBox && x.probability >= 0.3)) {
-        const b = p.boundingBox;
-        const box = h("div", { class: "box" }, h("span", {}, `${p.tagName} ${pct(p.probability)}`));
-        Object.assign(box.style, { left: `${100 * b.left}%`, top: `${100 * b.top}%`, width: `${100 * b.width}%`, height: `${100 * b.height}%` });
-        frame.append(box);
-      }
-      out.replaceChildren(frame, h("table", { id: "predictions" }, h("thead", {}, h("tr", {}, h("th", {}, "Tag"), h("th", {}, "Probability"))),
-        h("tbody", {}, preds.slice(0, 20).map((p) => h("tr", {}, h("td", {}, p.tagName), h("td", {}, pct(p.probability)))))));
       announce(preds.length ? `Best: ${preds[0].tagName} ${pct(preds[0].probability)}` : "Nothing found");
     } catch (err) {
       out.replaceChildren();
       error.textContent = `The quick test failed: ${words(err)}`;
     }
   });
+  threshold.addEventListener("input", draw);
+  draw();
   body.replaceChildren(h("section", { class: "card" }, h("h3", {}, "Quick test"),
-    h("div", { class: "row" }, ...field("Iteration", pick), ...field("Image to test", input)), error, out));
+    h("div", { class: "row" }, ...field("Iteration", pick), ...field("Image to test", input)),
+    h("div", { class: "row" }, ...field("Keep it among the stored predictions", keep)),
+    h("div", { class: "row" }, ...field("Show from probability", threshold), tv), error, out));
 }
 
 if (session.key) start().catch((e) => { document.getElementById("signin-error").textContent = words(e); signin.hidden = false; });

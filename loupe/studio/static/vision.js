@@ -205,16 +205,40 @@ async function modelsPage(body, go) {
   });
 
   let models = [];
+  // rows by model name with the wire record they show: a refresh replaces only the rows whose model
+  // changed, so keyboard focus and a reader's place survive the 2 s polling
+  const shown = new Map();
+  const modelRow = (m) => h("tr", { "data-model": m.name },
+    h("td", {}, h("a", { href: "#", "data-focus": "open", onclick: (e) => { e.preventDefault(); open(m); } }, m.name)),
+    h("td", { class: "model-status" }, m.status), h("td", {}, progressCell(m)),
+    h("td", {}, m.trainingParameters.trainingDatasetName), h("td", { class: "model-metrics" }, metricsOf(m.modelPerformance)),
+    h("td", { class: "row" }, h("button", { type: "button", class: "secondary", "data-focus": "details", onclick: () => open(m), "aria-label": `Details of ${m.name}` }, "Details"),
+      m.status === "succeeded" ? h("button", { type: "button", class: "secondary", "data-focus": "try", onclick: () => go("try it", m.name), "aria-label": `Try ${m.name}` }, "Try it") : ""));
   async function list() {
     try { models = await vision.models(); error.textContent = ""; }
     catch (err) { error.textContent = `The models could not be listed: ${words(err)}`; return; }
-    rows.replaceChildren(...(models.length ? models.map((m) => h("tr", { "data-model": m.name },
-      h("td", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); open(m); } }, m.name)),
-      h("td", { class: "model-status" }, m.status), h("td", {}, progressCell(m)),
-      h("td", {}, m.trainingParameters.trainingDatasetName), h("td", { class: "model-metrics" }, metricsOf(m.modelPerformance)),
-      h("td", { class: "row" }, h("button", { type: "button", class: "secondary", onclick: () => open(m), "aria-label": `Details of ${m.name}` }, "Details"),
-        m.status === "succeeded" ? h("button", { type: "button", class: "secondary", onclick: () => go("try it", m.name), "aria-label": `Try ${m.name}` }, "Try it") : "")))
-      : [h("tr", {}, h("td", { colspan: "6" }, "No model yet."))]));
+    if (!models.length) { shown.clear(); rows.replaceChildren(h("tr", {}, h("td", { colspan: "6" }, "No model yet."))); return; }
+    const focused = document.activeElement;
+    const focusRow = focused && rows.contains(focused) ? focused.closest("tr") : null;
+    const focusKey = focused && focused.dataset ? focused.dataset.focus : null;
+    const next = models.map((m) => {
+      const sig = JSON.stringify(m);
+      const old = shown.get(m.name);
+      return old && old.sig === sig ? old : { sig, el: modelRow(m) };
+    });
+    shown.clear();
+    next.forEach((r, i) => shown.set(models[i].name, r));
+    // move only what moved: a row already in its place is left alone (focus inside it stays)
+    const want = next.map((r) => r.el);
+    const keep = new Set(want);
+    for (const el of [...rows.children]) if (!keep.has(el)) el.remove();
+    want.forEach((el, i) => { if (rows.children[i] !== el) rows.insertBefore(el, rows.children[i] || null); });
+    if (focusRow && !focusRow.isConnected) {
+      // the focused row changed: the same control of its new row takes the focus back
+      const again = rows.querySelector(`tr[data-model="${CSS.escape(focusRow.dataset.model)}"]`);
+      const target = again && (again.querySelector(`[data-focus="${focusKey}"]`) || again.querySelector("[data-focus]"));
+      if (target) target.focus();
+    }
   }
   function open(m) {
     detail.hidden = false;

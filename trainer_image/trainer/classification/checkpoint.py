@@ -44,7 +44,7 @@ class PassResult:
 
     weights: dict[str, torch.Tensor]  # the entries training can change (tail stages and head)
     # the split pass only: the method the held-out images chose ("finetune" or "linear"), each
-    # method's held-out (accuracy, -log loss), and the chosen model's held-out scores [N, C]
+    # method's held-out (accuracy, -log loss), and the chosen model's held-out logits [N, C]
     method: str = ""
     selection: dict[str, tuple[float, float]] = field(default_factory=dict)
     holdout_scores: torch.Tensor | None = None

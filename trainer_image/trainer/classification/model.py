@@ -1,4 +1,4 @@
-"""The classifier network: backbone stages -> mean pooling -> signed square root -> L2
+"""The classifier network: backbone stages -> mean pooling -> signed square root (when chosen) -> L2
 normalisation -> linear -> softmax (multiclass) or sigmoid (multilabel).
 
 The power transform and normalisation make few-shot linear heads much better behaved on
@@ -15,20 +15,28 @@ from torch import nn
 EPS = 1e-6
 
 
-def embed(feature_map: torch.Tensor) -> torch.Tensor:
+def normalise(pooled: torch.Tensor, *, power: bool = True) -> torch.Tensor:
+    """[..., D] pooled features -> unit-length embeddings (after the signed square root when ``power``)."""
+    if power:
+        pooled = torch.sign(pooled) * torch.sqrt(pooled.abs() + EPS)
+    return F.normalize(pooled, dim=-1, eps=EPS)
+
+
+def embed(feature_map: torch.Tensor, *, power: bool = True) -> torch.Tensor:
     """[N,D,h,w] -> [N,D] unit-length embedding."""
-    pooled = feature_map.mean(dim=(2, 3))
-    powered = torch.sign(pooled) * torch.sqrt(pooled.abs() + EPS)
-    return F.normalize(powered, dim=1, eps=EPS)
+    return normalise(feature_map.mean(dim=(2, 3)), power=power)
 
 
 class ClassifierNet(nn.Module):
-    def __init__(self, stages: nn.ModuleList, tail_start: int, head: nn.Linear, *, multilabel: bool) -> None:
+    def __init__(self, stages: nn.ModuleList, tail_start: int, head: nn.Linear, *, multilabel: bool,
+                 power: bool = True) -> None:
         super().__init__()
         self.stages = stages
         self.tail_start = tail_start
         self.head = head
         self.multilabel = multilabel
+        # the signed square root: chosen with the head (trainer.classification.selection)
+        self.power = power
 
     def frozen(self, images: torch.Tensor) -> torch.Tensor:
         """The part whose outputs are cached: images -> boundary feature map."""
@@ -37,11 +45,15 @@ class ClassifierNet(nn.Module):
             x = stage(x)
         return x
 
-    def embedding(self, boundary: torch.Tensor) -> torch.Tensor:
+    def pooled(self, boundary: torch.Tensor) -> torch.Tensor:
+        """Boundary map -> [N,D] pooled features, before normalisation."""
         x = boundary
         for stage in self.stages[self.tail_start :]:
             x = stage(x)
-        return embed(x)
+        return x.mean(dim=(2, 3))
+
+    def embedding(self, boundary: torch.Tensor) -> torch.Tensor:
+        return normalise(self.pooled(boundary), power=self.power)
 
     def logits_from_boundary(self, boundary: torch.Tensor) -> torch.Tensor:
         return self.head(self.embedding(boundary))

@@ -26,6 +26,8 @@ class TrainOptions:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     head_c: float = DEFAULT_C
+    # the linear head (a name in trainer.classification.selection.CANDIDATES); None: chosen by cross-validation
+    head: str | None = None
     holdout_fraction: float = HOLDOUT_FRACTION
     retrain_on_all: bool = True
     export_reserve_seconds: float = 15.0
@@ -50,6 +52,7 @@ class TrainOptions:
             "weight_decay",
             "label_smoothing",
             "head_c",
+            "head",
             "holdout_fraction",
             "retrain_on_all",
         )

@@ -23,7 +23,7 @@ class HoldoutPredictions:
     examples: list[Example]  # the held-out images, in the order of the rows below
     scores: np.ndarray  # [N, C] probabilities
     targets: np.ndarray  # [N] class indices (multiclass) or [N, C] 0/1 (multilabel)
-    source: Literal["split", "given"]
+    source: Literal["split", "given", "crossValidation", "training"]  # loupe.artifacts.HoldoutSource
 
     @property
     def images(self) -> list[Path]:
@@ -34,7 +34,8 @@ class HoldoutPredictions:
 class TrainingStats:
     images: int
     holdout_images: int
-    holdout_source: Literal["split", "given", "none"]
+    # what the reported figures were measured on (loupe.artifacts.HoldoutSource; "none": nothing)
+    holdout_source: Literal["split", "given", "crossValidation", "training", "none"]
     backbone: str
     device: str
     views: int
@@ -46,8 +47,10 @@ class TrainingStats:
     passes: list[str] = field(default_factory=list)
     final_model: str = ""  # which pass's weights the result holds
     method: str = ""  # "finetune" or "linear" (the linear head on the frozen backbone)
-    # held-out (accuracy, -log loss) of each method in the split pass
+    # held-out (accuracy, -log loss) of each method in the split pass; "cv:<head>" out of fold
     selection: dict[str, tuple[float, float]] = field(default_factory=dict)
+    head: str = ""  # the linear head chosen by cross-validation (trainer.classification.selection)
+    temperature: float = 1.0  # folded into the head: probabilities = softmax(logits / temperature)
     budget_limited: bool = False  # views or epochs were cut to fit the budget
     recoveries: int = 0  # non-finite losses recovered from
     checkpoint_saves: int = 0

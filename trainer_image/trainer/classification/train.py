@@ -1,22 +1,25 @@
 """train_classifier: few-shot image classification within a time budget (the classifier recipe,
-registered for ``ModelKind.CLASSIFIER`` in ``trainer.recipes``).
+registered for ``ModelKind.CLASSIFIER`` in ``trainer.recipes``; docs/training.md#classifiers).
 
 The recipe (chosen by measurement, see benchmarks/classification_quality.py):
 1. every training image and up to 9 augmented views of it (random crops, mirror, colour) go
    once through the frozen part of a pretrained backbone; the outputs are cached (float16);
-2. a linear head (L2-regularised logistic regression, L-BFGS) is fitted on the embeddings of
-   all cached views;
+2. the linear head (L2-regularised logistic regression, L-BFGS) is chosen by cross-validation on
+   the cached features (``trainer.classification.selection``): the plain linear probe unless
+   another candidate is clearly better out of fold;
 3. the backbone's tail (the 1/32-scale blocks) and the head are fine-tuned from there on the
-   cached views for a fixed number of epochs (fewer when the budget is short).
+   cached views for a fixed number of epochs (fewer when the budget is short);
+4. a temperature fitted on out-of-fold (or held-out) logits is folded into the head.
 Which of 2 and 3 is kept is decided on held-out images: fine-tuning gains a lot where the
-images are far from ImageNet (traffic signs: +9 to +12 points) and loses a little where the
-linear head is already as good as the features allow (CIFAR-10).
+images are far from ImageNet (traffic signs) and loses a little where the linear head is
+already as good as the features allow (CIFAR-10); it must be right on more of them to be kept.
 
 Held-out split: a stratified ~20% of the training images (deterministic from the seed, never
 a category's last image; ``trainer.split``) is held out; the models trained on the rest are
-compared on it and its predictions are the reported measurement unless a test set is given. The
-final model is then retrained the same way on all images (with 2-5 images per category every
-image counts); if the budget ends during that retraining, the split pass's model is kept.
+compared on it. The final model is then retrained the same way on all images (with 2-5 images
+per category every image counts); if the budget ends during that retraining, the split pass's
+model is kept. Without a test set the reported figures are the chosen head's out-of-fold
+predictions, or the fine-tuned split pass's held-out ones.
 
 The budget is a ceiling, not a target: a tiny dataset finishes in seconds.
 """
@@ -46,11 +49,19 @@ from trainer.classification.checkpoint import PassProgress, PassResult, RunCheck
 from trainer.classification.data import fingerprint, load_image, targets_array, validate_examples
 from trainer.classification.features import ViewExtractor, draft_size, extract
 from trainer.classification.finetune import FinetuneConfig, Finetuner, FinetuneState
-from trainer.classification.head import fit_linear_head
 from trainer.classification.model import ClassifierNet, embed
 from trainer.classification.options import TrainOptions
 from trainer.classification.progress import ProgressReporter
 from trainer.classification.result import ClassifierResult, HoldoutPredictions, TrainingStats
+from trainer.classification.selection import (
+    CANDIDATES,
+    MAX_FOLDS,
+    Selection,
+    choose_head,
+    cross_fitted_probabilities,
+    fit_candidate,
+    fit_temperature,
+)
 from trainer.context import TrainingContext
 from trainer.errors import Cancelled
 from trainer.recipes import register_recipe
@@ -60,8 +71,8 @@ from trainer.starting_points import DEFAULT_BACKBONE, load_backbone
 log = logging.getLogger(__name__)
 
 # part of every checkpoint's compatibility key: bump it when checkpoints of older versions must
-# not be resumed (classifier-2: the typed RunState)
-RECIPE_VERSION = "classifier-2"
+# not be resumed (classifier-2: the typed RunState; classifier-3: the split pass keeps logits)
+RECIPE_VERSION = "classifier-3"
 MIN_FINETUNE_EPOCHS = 3
 THREADS_ENV = "LOUPE_TRAINER_THREADS"
 
@@ -188,13 +199,17 @@ class _ClassifierRun:
         if self.device.type == "cpu":
             torch.set_num_threads(_cpu_threads(opts.threads))
         self.progress = ProgressReporter(ctx)
-        self.split_scores: np.ndarray | None = None  # the split pass's held-out scores
+        self.split_logits: torch.Tensor | None = None  # the split pass's held-out logits
+        self.selection: Selection | None = None
+        self.temperature = 1.0
 
     def run(self) -> ClassifierResult:
         self._build_model()
         self._plan()
         maps = self._extract_features()
+        self._choose_head(maps)
         self._train_passes(maps)
+        self._calibrate(maps)
         holdout = self._evaluate()
         return self._result(holdout)
 
@@ -298,6 +313,43 @@ class _ClassifierRun:
         self.targets = torch.from_numpy(targets_array(self.train, self.num_classes, self.multilabel))
         return maps
 
+    # --- the linear head and calibration -------------------------------------------------------
+
+    def _choose_head(self, maps: torch.Tensor) -> None:
+        """Which linear head (features, views) the passes fit: chosen by cross-validation on the
+        cached features (trainer.classification.selection); the plain probe without evidence."""
+        t_phase = time.monotonic()
+        self.progress.report("training", 50.0, "choosing the linear head by cross-validation", force=True)
+        with torch.no_grad():
+            self.pooled = _pooled(self.model, maps, self.device, self.opts.extraction_batch)
+        candidates = [c for c in CANDIDATES if self.opts.head in (None, c.name)]
+        if not candidates:
+            raise ValueError(f"options.head: unknown head {self.opts.head!r}; known: "
+                             f"{', '.join(c.name for c in CANDIDATES)}")
+        self.selection = choose_head(self.pooled, self.targets, self.num_classes, multilabel=self.multilabel,
+                                     c=self.opts.head_c, candidates=candidates)
+        self.head_choice = self.selection.candidate if self.selection is not None else candidates[0]
+        self.model.power = self.head_choice.power
+        self.stats.head = self.head_choice.name
+        if self.selection is not None:
+            self.stats.selection.update({f"cv:{k}": v for k, v in self.selection.table.items()})
+        self.stats.seconds["choosing the head"] = time.monotonic() - t_phase
+
+    def _calibrate(self, maps: torch.Tensor) -> None:
+        """Temperature scaling folded into the head: fitted on the out-of-fold logits of the chosen
+        linear head, or on the split pass's held-out logits when fine-tuning was kept."""
+        if self.method == "linear" and self.selection is not None:
+            logits, truth = self.selection.logits, self.targets[torch.from_numpy(self.selection.scored)]
+        elif self.split_logits is not None:
+            logits, truth = self.split_logits, self.targets[torch.as_tensor(self.hold_idx, dtype=torch.long)]
+        else:
+            logits = truth = None
+        temperature = fit_temperature(logits, truth, self.multilabel) if logits is not None else 1.0
+        with torch.no_grad():
+            self.model.head.weight.div_(temperature)
+            self.model.head.bias.div_(temperature)
+        self.temperature = self.stats.temperature = round(temperature, 4)
+
     # --- training passes ----------------------------------------------------------------------
 
     def _plan_passes(self) -> None:
@@ -353,9 +405,9 @@ class _ClassifierRun:
         self.stats.passes_restored.append(name)
         self.stats.final_model = name
         if name == "split":
-            self.split_scores = saved.holdout_scores.numpy()
+            self.split_logits = saved.holdout_scores
             self.method = saved.method
-            self.stats.selection = dict(saved.selection)
+            self.stats.selection.update(saved.selection)
         return saved.weights
 
     def _run_pass(self, pass_number: int, name: str, idx: list[int], saved: PassProgress | None,
@@ -392,14 +444,9 @@ class _ClassifierRun:
         recomputed rather than checkpointed); the model's head holds it, a copy is returned."""
         opts, progress, model = self.opts, self.progress, self.model
         percent = 50.0 + 45.0 * steps_before / self.total_steps
-        with torch.no_grad():
-            emb = _embeddings(model, maps, idx, self.device, opts.extraction_batch,
-                              tick=lambda: progress.report("training", percent,
-                                                           f"linear head ({name} pass): embeddings"))
         progress.report("training", percent, f"linear head ({name} pass)")
-        flat_targets = self.targets[idx].repeat(maps.shape[1], *([1] * (self.targets.dim() - 1)))
-        head = fit_linear_head(emb, flat_targets.to(self.device), self.num_classes, multilabel=self.multilabel,
-                               c=opts.head_c)
+        head = fit_candidate(self.pooled, self.targets, idx, self.head_choice, self.num_classes,
+                             self.multilabel, opts.head_c)
         model.head.load_state_dict(head.state_dict())
         return {k: v.detach().cpu().clone() for k, v in model.head.state_dict().items()}
 
@@ -436,7 +483,9 @@ class _ClassifierRun:
         if name == "split":
             stats.selection["finetune"] = _selection_score(self.model, maps, self.hold_idx, self.targets,
                                                            self.device)
-            if stats.selection["finetune"] < stats.selection["linear"]:
+            # fine-tuning must be right on more held-out images than the linear head to be kept:
+            # on a tie the simpler model wins (their log losses are not comparable: label smoothing)
+            if stats.selection["finetune"][0] <= stats.selection["linear"][0]:
                 self.method = "linear"
                 self.model.load_state_dict(self.pristine)
                 self.model.head.load_state_dict(linear_head)
@@ -450,17 +499,21 @@ class _ClassifierRun:
         if name == "split":
             held = [self.train[i] for i in self.hold_idx]
             self.progress.report("evaluating", 95.0, f"{len(held)} held-out images", force=True)
-            self.split_scores = _scores(
+            self.split_logits = torch.from_numpy(_scores(
                 self.model, held, self.pre, self.device, self.opts.extraction_batch,
-                tick=lambda done: self.progress.report("evaluating", 95.0, f"{done}/{len(held)} images"))
-            record.holdout_scores = torch.from_numpy(self.split_scores)
+                tick=lambda done: self.progress.report("evaluating", 95.0, f"{done}/{len(held)} images"),
+                logits=True))
+            record.holdout_scores = self.split_logits
             record.method, record.selection = self.method, self.stats.selection
         return record
 
     # --- evaluation and result ----------------------------------------------------------------
 
     def _evaluate(self) -> HoldoutPredictions | None:
-        """Predictions on the given hold-out images, else the split pass's on its held-out part."""
+        """Predictions on the given hold-out images; else the estimate of the chosen model: the
+        linear head's out-of-fold predictions of every image it could score, or the fine-tuned split
+        pass's on its held-out part (calibrated by temperatures fitted on the other folds), or with
+        nothing to hold out the training images themselves."""
         t_phase = time.monotonic()
         holdout, stats = self.holdout, self.stats
         result: HoldoutPredictions | None = None
@@ -471,13 +524,28 @@ class _ClassifierRun:
                                                                     f"{done}/{len(holdout)} images"))
             result = HoldoutPredictions(list(holdout), scores,
                                         targets_array(holdout, self.num_classes, self.multilabel), "given")
-        elif self.hold_idx and self.split_scores is not None:
-            held = [self.train[i] for i in self.hold_idx]
-            result = HoldoutPredictions(held, self.split_scores,
-                                        targets_array(held, self.num_classes, self.multilabel), "split")
+        elif self.method == "linear" and self.selection is not None:
+            result = self._estimate(self.selection.scored.tolist(), self.selection.logits, self.selection.folds,
+                                    "crossValidation")
+        elif self.hold_idx and self.split_logits is not None:
+            result = self._estimate(self.hold_idx, self.split_logits,
+                                    np.arange(len(self.hold_idx)) % MAX_FOLDS, "split")
+        else:
+            scores = _scores(self.model, self.train, self.pre, self.device, self.opts.extraction_batch)
+            result = HoldoutPredictions(list(self.train), scores,
+                                        targets_array(self.train, self.num_classes, self.multilabel), "training")
+        if result is not None:
+            stats.holdout_source, stats.holdout_images = result.source, len(result.examples)
         stats.seconds["evaluating"] = time.monotonic() - t_phase
         stats.checkpoint_saves = self.checkpoints.saves
         return result
+
+    def _estimate(self, rows: list[int], logits: torch.Tensor, folds: np.ndarray, source: str) -> HoldoutPredictions:
+        examples = [self.train[i] for i in rows]
+        truth = self.targets[torch.as_tensor(rows, dtype=torch.long)]
+        scores = cross_fitted_probabilities(logits, truth, folds, self.multilabel)
+        return HoldoutPredictions(examples, scores, targets_array(examples, self.num_classes, self.multilabel),
+                                  source)
 
     def _result(self, holdout: HoldoutPredictions | None) -> ClassifierResult:
         pre, ctx = self.pre, self.ctx
@@ -542,22 +610,14 @@ def _plan_views(n: int, device: torch.device, opts: TrainOptions, bytes_per_view
     return max(1, min(views, memory)), memory < views
 
 
-def _embeddings(
-    model: ClassifierNet,
-    maps: torch.Tensor,
-    idx: list[int],
-    device: torch.device,
-    batch: int,
-    tick: Callable[[], None],
-) -> torch.Tensor:
-    """Embeddings of every cached view of the given images, view-major: [V * len(idx), D]."""
-    out = []
+@torch.no_grad()
+def _pooled(model: ClassifierNet, maps: torch.Tensor, device: torch.device, batch: int) -> torch.Tensor:
+    """[V, N, D] float32 pooled features of every cached view (the tail as it is now: pristine)."""
+    views = []
     for view in range(maps.shape[1]):
-        for lo in range(0, len(idx), batch):
-            rows = torch.as_tensor(idx[lo : lo + batch])
-            out.append(model.embedding(maps[rows, view].to(device, torch.float32)))
-            tick()
-    return torch.cat(out)
+        views.append(torch.cat([model.pooled(maps[lo : lo + batch, view].to(device, torch.float32)).cpu()
+                                for lo in range(0, maps.shape[0], batch)]))
+    return torch.stack(views)
 
 
 @torch.inference_mode()
@@ -568,14 +628,17 @@ def _scores(
     device: torch.device,
     batch: int,
     tick: Callable[[int], None] = lambda done: None,
+    logits: bool = False,
 ) -> np.ndarray:
-    """Probabilities from the full network in float32 on exactly the inputs prediction uses."""
+    """Probabilities (or logits) from the full network in float32 on exactly the inputs prediction uses."""
     out = []
     for lo in range(0, len(examples), batch):
         inputs = np.stack(
             [to_input(load_image(e, draft_size(pre)), pre)[0] for e in examples[lo : lo + batch]]
         )
-        out.append(model(torch.from_numpy(inputs).to(device)).float().cpu().numpy())
+        x = torch.from_numpy(inputs).to(device)
+        y = model.logits_from_boundary(model.frozen(x)) if logits else model(x)
+        out.append(y.float().cpu().numpy())
         tick(lo + len(inputs))
     return np.concatenate(out) if out else np.zeros((0, model.head.out_features), dtype=np.float32)
 

@@ -25,6 +25,9 @@ class DetectorConfig(BaseModel):
     architecture: Architecture
     num_classes: int = Field(ge=1)
     input_size: tuple[int, int]  # (height, width), multiples of INPUT_MULTIPLE
+    # how images become the input (loupe.artifacts.Preprocessing.resize); checkpoints from before
+    # the choice existed were letterboxed
+    resize: Literal["stretch", "letterbox"] = "letterbox"
     # per pyramid level (finest first): anchor sizes in input pixels; None: the pretrained detector's own
     anchor_sizes: tuple[tuple[float, ...], ...] | None = None
     aspect_ratios: tuple[float, ...] = (0.5, 1.0, 2.0)  # height / width

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from loupe.artifacts import LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, Preprocessing
+from loupe.artifacts import DETECTOR_WEIGHTS_FILE, LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE, Preprocessing
 from loupe.imaging import EVALUATION_LIMITS
 from loupe.preprocess import decode_for_model, to_input
 from trainer.detection.model import label_offset
@@ -119,10 +119,13 @@ def verify(session, graph: DetectionGraph, inputs: Sequence[np.ndarray], thresho
 
 
 def export_detector(result: DetectorResult, out_dir: Path) -> list[Path]:
-    """Write model.onnx, labels.json and preprocessing.json into ``out_dir`` and check the ONNX
-    model against the torch model on the same ``to_input`` tensors; raises ExportMismatch."""
+    """Write model.onnx, labels.json, preprocessing.json and detector_weights.pt into ``out_dir``
+    and check the ONNX model against the torch model on the same ``to_input`` tensors; raises
+    ExportMismatch."""
     import onnx
     import onnxruntime
+
+    from trainer.detection.static_export import save_weights
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -145,10 +148,14 @@ def export_detector(result: DetectorResult, out_dir: Path) -> list[Path]:
     shape = session.get_inputs()[0].shape
     if list(shape) != [1, 3, *pre.size]:
         raise ExportMismatch(f"ONNX input shape {shape}; expected [1, 3, {pre.size[0]}, {pre.size[1]}]")
-    verify(session, graph, _inputs(result), result.config.score_threshold)
+    inputs = _inputs(result)
+    verify(session, graph, inputs, result.config.score_threshold)
     partial.replace(model_path)
+    # what an export job rebuilds the static-shape graph from (TensorFlow, TFLite, CoreML packages)
+    weights_path = out_dir / DETECTOR_WEIGHTS_FILE
+    save_weights(weights_path, result.model, result.config, inputs[:-1])
     labels_path = out_dir / LABELS_FILE
     labels_path.write_text(json.dumps(result.labels))
     pre_path = out_dir / PREPROCESSING_FILE
     pre_path.write_text(pre.model_dump_json(indent=2))
-    return [model_path, labels_path, pre_path]
+    return [model_path, labels_path, pre_path, weights_path]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Literal
 
 import torch
 
@@ -52,6 +53,9 @@ class DetectorOptions:
     # ImageNet backbones: stages at this stride and coarser train (32: the last blocks; on the
     # sample set 0.98 mAP@50 against 0.94 for 16, with iterations ~30% faster)
     trainable_from_stride: int = 32
+    # "stretch": the whole image resized to the input, as export packages' consumers feed it
+    # (docs/exports.md#letterbox-trained-detectors); "letterbox": aspect kept, padded
+    resize: Literal["stretch", "letterbox"] = "letterbox"
     fpn_channels: int = 64  # 128 cost ~30% more time per iteration on the CPU
     # without hold-out images, this share of each category's images is held out to measure the
     # run (and pick its best weights), but only from categories with at least holdout_min_images

@@ -26,13 +26,15 @@ def plan_config(examples: Sequence[DetectionExample], num_classes: int, backbone
     input_size = choose_input_size(sizes, rel_sides, min_side=min_side, max_side=max_side)
     box_px = []
     for ex in examples:
-        scale = min(input_size[1] / ex.width, input_size[0] / ex.height)
-        box_px.extend(b * np.asarray([ex.width, ex.height, ex.width, ex.height]) * scale for b in ex.boxes)
+        scale_x, scale_y = input_size[1] / ex.width, input_size[0] / ex.height
+        if options.resize == "letterbox":
+            scale_x = scale_y = min(scale_x, scale_y)
+        box_px.extend(b * np.asarray([ex.width * scale_x, ex.height * scale_y] * 2) for b in ex.boxes)
     box_array = np.asarray(box_px, dtype=np.float64).reshape(-1, 4)
     pretrained = is_pretrained_detector(backbone)
     architecture = "fasterrcnn" if pretrained else options.architecture
     base = DetectorConfig(backbone=backbone, architecture=architecture, num_classes=num_classes,
-                          input_size=input_size, fpn_channels=options.fpn_channels)
+                          input_size=input_size, resize=options.resize, fpn_channels=options.fpn_channels)
     if pretrained:
         return base
     sizes_, ratios = choose_anchors(architecture, box_array, pyramid_levels(base))
@@ -45,6 +47,6 @@ def plan_config(examples: Sequence[DetectionExample], num_classes: int, backbone
 
 def preprocessing_for(config: DetectorConfig, loaded: Backbone | None) -> Preprocessing:
     mean, std = (loaded.mean, loaded.std) if loaded is not None else normalisation(config.backbone)
-    return Preprocessing(task="detection", size=config.input_size, resize="letterbox", mean=mean, std=std,
+    return Preprocessing(task="detection", size=config.input_size, resize=config.resize, mean=mean, std=std,
                          pad_value=0.0, output_names=["boxes", "scores", "labels"], backbone=config.backbone,
                          score_threshold=config.score_threshold)

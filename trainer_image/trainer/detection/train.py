@@ -29,7 +29,7 @@ from loupe.artifacts import Holdout, HoldoutSource, Preprocessing
 from loupe.enums import ModelKind
 from loupe.runner.examples import Example
 from trainer.budget import DETECTOR_HOURS_PER_IMAGE, check_budget
-from trainer.context import TrainingContext
+from trainer.context import CheckpointStore, TrainingContext
 from trainer.detection.checkpoint import (
     CHECKPOINT_NAME,
     TrainingState,
@@ -46,7 +46,7 @@ from trainer.detection.model import build_detector, freeze_batchnorm, label_offs
 from trainer.detection.options import DetectorOptions, device_of
 from trainer.detection.plan import plan_config, preprocessing_for
 from trainer.detection.stream import SampleStream, batches
-from trainer.errors import Cancelled, Diverged
+from trainer.errors import Cancelled, Diverged, NotEnoughBudget
 from trainer.recipes import register_recipe
 from trainer.split import holdout_split
 from trainer.starting_points import (
@@ -219,7 +219,81 @@ def _train(train: list[Example], labels: list[str], ctx: TrainingContext, backbo
         kept, held_out = holdout_split(examples, len(labels), ctx.seed, fraction=options.holdout_fraction,
                                        min_images=options.holdout_min_images, at_least_one=False)
         examples, held = [examples[i] for i in kept], [examples[i] for i in held_out]
-    return _Run(examples, labels, held, ctx, backbone, options, started, source).run()
+    if held:
+        return _Run(examples, labels, held, ctx, backbone, options, started, source).run()
+    estimate = _estimate(examples, labels, ctx, backbone, options)
+    result = _Run(examples, labels, [], ctx, backbone, options, time.monotonic(), source).run()
+    if estimate is None:  # nothing could be held out, or no time for it: measured on the training images
+        training = HoldoutSet(examples, result.preprocessing, labels)
+        predictions = training.predict(result.model, label_offset(result.model))
+        estimate = training.metrics(predictions), training.holdout(predictions, "training")
+    result.holdout_metrics, result.holdout = estimate
+    result.holdout_images = len(estimate[1].images)
+    return result
+
+
+# The estimate of a run that cannot spare images for good: a model trained on the rest of the images
+# (same recipe) is measured on about this share of each category's images (at least one image of each
+# category that has two), then the model is trained on every image. The estimate gets at most
+# ESTIMATE_TIME_SHARE of the time left, so the final model keeps the larger part of the budget.
+ESTIMATE_FRACTION = 0.34
+ESTIMATE_TIME_SHARE = 0.4
+ESTIMATE_CHECKPOINT_PREFIX = "estimate-"
+
+
+def _estimate(examples: list[DetectionExample], labels: list[str], ctx: TrainingContext, backbone: str,
+              options: DetectorOptions) -> tuple[dict, Holdout] | None:
+    """(modelPerformance, holdout.json) of a model trained without some of ``examples`` on those
+    images (docs/training.md#estimates); None when no category has two images or the time left
+    cannot pay for it."""
+    kept, held_out = holdout_split(examples, len(labels), ctx.seed, fraction=ESTIMATE_FRACTION, min_images=2)
+    if not held_out or not any(len(examples[i].boxes) for i in kept):
+        return None
+    now = time.monotonic()
+    part = _PartContext(ctx, now + ESTIMATE_TIME_SHARE * (ctx.deadline - now))
+    try:
+        result = _Run([examples[i] for i in kept], labels, [], part, backbone, options, now).run()
+    except NotEnoughBudget:
+        log.info("no time for a detector estimate on held-out images")
+        return None
+    held = HoldoutSet([examples[i] for i in held_out], result.preprocessing, labels)
+    predictions = held.predict(result.model, label_offset(result.model))
+    return held.metrics(predictions), held.holdout(predictions, "split")
+
+
+@dataclass
+class _PartContext:
+    """The run's context for the estimate pass: an earlier deadline, its own checkpoint names (a
+    resumed run finds both passes' checkpoints), and its progress shown as the estimate."""
+
+    outer: TrainingContext
+    deadline: float
+
+    @property
+    def seed(self) -> int:
+        return self.outer.seed
+
+    @property
+    def checkpoints(self) -> _PrefixedStore:
+        return _PrefixedStore(self.outer.checkpoints, ESTIMATE_CHECKPOINT_PREFIX)
+
+    def progress(self, phase: str, percent: float, message: str = "", eta_seconds: float | None = None) -> None:
+        self.outer.progress(phase, ESTIMATE_TIME_SHARE * percent, f"estimate (part of the images): {message}")
+
+    def should_stop(self) -> bool:
+        return self.outer.should_stop()
+
+
+@dataclass
+class _PrefixedStore:
+    inner: CheckpointStore
+    prefix: str
+
+    def save(self, name: str, data: bytes) -> None:
+        self.inner.save(self.prefix + name, data)
+
+    def load(self, name: str) -> bytes | None:
+        return self.inner.load(self.prefix + name)
 
 
 class _Run:
@@ -357,7 +431,10 @@ class _Run:
             now = time.monotonic()
             estimate = (now - self.started) + self.options.min_iterations * self.seconds_per_iteration \
                 + self.options.export_reserve_seconds
-            _check_budget(len(self.examples), self.ctx.deadline - self.started, estimate)
+            # the service's minimum was checked against the whole budget before any pass (the
+            # estimate pass and the final one each have only part of it): only the measured time here
+            check_budget(images=len(self.examples), available_seconds=self.ctx.deadline - self.started,
+                         estimated_seconds=estimate, hours_per_image=0.0)
 
     def _progress(self, loss: float) -> None:
         state = self.state

@@ -13,14 +13,17 @@ from trainer.packages.onnx_package import (
     package_graph,
     read_model_folder,
     to_float16,
+    to_opset,
 )
 from trainer.packages.openvino_package import to_openvino
-from trainer.packages.tf_package import to_coreml, to_tensorflow
+from trainer.packages.tf_package import fix_detections, static_detector_source, to_coreml, to_tensorflow
 
 ONNX_MODEL_FILE = "model.onnx"
 FLOAT16 = "ONNXFloat16"
+# Custom Vision's ONNX flavors for older runtimes: the package graph converted to that opset
+OPSET_FLAVORS = {"ONNX10": 10, "ONNX12": 12}
 # platform -> the flavors it has (None: the plain one), in Custom Vision's spelling
-PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16), "OpenVino": (None,),
+PLATFORMS: dict[str, tuple[str | None, ...]] = {"ONNX": (None, FLOAT16, *OPSET_FLAVORS), "OpenVino": (None,),
                                                 "DockerFile": (None, "Linux", "ARM"),
                                                 # None = TensorFlowNormal = TensorFlowSavedModel: a SavedModel
                                                 "TensorFlow": (None, "TensorFlowNormal", "TensorFlowSavedModel",
@@ -59,14 +62,20 @@ def build_package(model_folder: Path, out_zip: Path, platform: str, flavor: str 
         model = package_graph(src, ONNX_PIXELS)
         if flavor == FLOAT16:
             model = to_float16(model, src.is_detector)
+        elif flavor in OPSET_FLAVORS:
+            model = to_opset(model, OPSET_FLAVORS[flavor])
         files = {ONNX_MODEL_FILE: model.SerializeToString()}
     elif platform == "OpenVino":
         model = package_graph(src, OPENVINO_PIXELS)
         files = to_openvino(model)
     else:  # TensorFlow, CoreML: converted from the ONNX package graph (NHWC, BGR, 0-255 once converted)
-        model = package_graph(src, ONNX_PIXELS)
-        converted = (to_tensorflow if platform == "TensorFlow" else to_coreml)(model, src.labels, flavor,
-                                                                               src.is_detector)
+        if src.is_detector:  # model.onnx's NMS has data-dependent shapes: a static graph from the weights
+            static, k = static_detector_source(src, Path(model_folder))
+            model = package_graph(static, ONNX_PIXELS)
+            fix_detections(model, k)
+        else:
+            model = package_graph(src, ONNX_PIXELS)
+        converted = (to_tensorflow if platform == "TensorFlow" else to_coreml)(model, src.labels, flavor)
         files = converted.files
     domain = "ObjectDetection" if src.is_detector else "Classification"
     data = layout.manifest(name=src.name, domain=domain, platform=platform, flavor=flavor,

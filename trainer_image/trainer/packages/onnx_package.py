@@ -181,6 +181,18 @@ def to_float16(model: onnx.ModelProto, detector: bool) -> onnx.ModelProto:
     return converted
 
 
+def to_opset(model: onnx.ModelProto, opset: int) -> onnx.ModelProto:
+    """The package graph at ONNX ``opset`` (Custom Vision's ONNX10 / ONNX12 flavors: runtimes of
+    that age); PackageError with the reason where the graph cannot be expressed there
+    (trainer.packages.opset)."""
+    from trainer.packages.opset import OpsetError, convert_opset
+
+    try:
+        return convert_opset(model, opset)
+    except OpsetError as exc:
+        raise PackageError(f"the model cannot be exported at ONNX opset {opset}: {exc}") from None
+
+
 def _float16_input(model: onnx.ModelProto) -> onnx.ModelProto:
     out = onnx.ModelProto()
     out.CopyFrom(model)

@@ -5,7 +5,8 @@ TensorFlow, onnx2tf and coremltools pin numpy, onnx and protobuf apart from Loup
 their own virtual environment (``make install`` makes ``.venv-convert``; the trainer image makes
 ``/opt/loupe/convert-venv`` and sets LOUPE_CONVERT_PYTHON), run here as a subprocess on
 ``trainer_image/convert/convert_tool.py``. Its failure becomes a PackageError with its one-line
-reason, which ends the export job Failed.
+reason, which ends the export job Failed. A detector is converted from its static-shape graph
+(``static_detector_source``), not from model.onnx.
 """
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from pathlib import Path
 
 import onnx
 
+from loupe.artifacts import DETECTOR_WEIGHTS_FILE
 from trainer.packages.manifest import PackageError
+from trainer.packages.onnx_package import LoupeModel
 
 CONVERT_PYTHON_ENV = "LOUPE_CONVERT_PYTHON"
 CONVERT_TIMEOUT_ENV = "LOUPE_CONVERT_TIMEOUT_SECONDS"
@@ -102,16 +105,41 @@ def _first(files: dict[str, bytes], main: str) -> dict[str, bytes]:
     return {main: files[main], **{k: v for k, v in files.items() if k != main}}
 
 
-def _no_detectors(platform: str, detector: bool) -> None:
-    if detector:  # docs/exports.md: the in-graph NMS (If, NonZero, dynamic shapes) has no static form yet
-        raise PackageError(f"{platform} packages of object detectors are not built yet: the detector's "
-                           "post-processing (NMS) has data-dependent shapes these targets cannot hold; "
-                           "export ONNX or OpenVino instead")
+def static_detector_source(src: LoupeModel, folder: Path) -> tuple[LoupeModel, int]:
+    """The detector ``src`` with model.onnx replaced by its static-shape graph (fixed K detections,
+    no data-dependent shapes: docs/exports.md), rebuilt from the weights artifact training saved
+    and checked against the torch model; (that model, K). PackageError when it cannot be."""
+    weights = folder / DETECTOR_WEIGHTS_FILE
+    if not weights.is_file():
+        raise PackageError(f"this detector was trained before TensorFlow, TensorFlow Lite and CoreML packages of "
+                           f"detectors existed: it has no {DETECTOR_WEIGHTS_FILE} to rebuild a static-shape graph "
+                           "from; train the model again to export it to these platforms (ONNX, OpenVino and "
+                           "DockerFile packages work as it is)")
+    # torch is imported here: the other packages never need it
+    from trainer.detection.export import ExportMismatch
+    from trainer.detection.static_export import WeightsUnusable, export_static
+    from trainer.detection.static_graph import StaticGraphUnsupported
+
+    with tempfile.TemporaryDirectory(prefix="loupe-static-detector-") as tmp:
+        path = Path(tmp) / "static.onnx"
+        try:
+            k = export_static(weights, src.pre, path)
+        except (WeightsUnusable, StaticGraphUnsupported, ExportMismatch) as exc:
+            raise PackageError(f"the detector's static-shape graph cannot be built: {exc}") from None
+        model = onnx.load(str(path))
+    return LoupeModel(src.name, model, src.labels, src.pre), k
 
 
-def to_tensorflow(model: onnx.ModelProto, labels: list[str], flavor: str | None, detector: bool) -> Converted:
+def fix_detections(model: onnx.ModelProto, k: int) -> None:
+    """The package outputs' detection axis is K, not symbolic, in the static graph."""
+    for output in model.graph.output:
+        for dim in output.type.tensor_type.shape.dim:
+            if dim.dim_param:
+                dim.dim_value = k
+
+
+def to_tensorflow(model: onnx.ModelProto, labels: list[str], flavor: str | None) -> Converted:
     """SavedModel (flavor None, TensorFlowNormal, TensorFlowSavedModel) or model.tflite."""
-    _no_detectors("TensorFlow", detector)
     if flavor in ("TensorFlowLite", "TensorFlowLiteFloat16"):
         files = run_converter(model, labels, "tflite_fp16" if flavor == "TensorFlowLiteFloat16" else "tflite")
         return Converted(files, TFLITE_FILE)
@@ -119,8 +147,7 @@ def to_tensorflow(model: onnx.ModelProto, labels: list[str], flavor: str | None,
     return Converted(_first(files, SAVED_MODEL_MAIN), SAVED_MODEL_MAIN)
 
 
-def to_coreml(model: onnx.ModelProto, labels: list[str], flavor: str | None, detector: bool) -> Converted:
+def to_coreml(model: onnx.ModelProto, labels: list[str], flavor: str | None) -> Converted:
     """model.mlpackage/... (an ML program; float16 compute for CoreMLFloat16)."""
-    _no_detectors("CoreML", detector)
     files = run_converter(model, labels, "coreml_fp16" if flavor == "CoreMLFloat16" else "coreml")
     return Converted(files, COREML_PACKAGE)
