@@ -17,7 +17,7 @@ from loupe.inference import load_predictor_from_folder
 from tests.packages.conftest import sample_images
 from tests.packages.consumer import OnnxConsumer, OpenVinoConsumer, unzip
 
-FP16_TOLERANCE = 1e-2  # largest |probability difference| of a float16 package
+FP16_TOLERANCE = 2e-2  # largest |probability difference| of a float16 package (measured 0.006-0.008)
 KINDS = [("ONNX", None), ("ONNX", "ONNXFloat16"), ("OpenVino", None)]
 
 
@@ -43,7 +43,7 @@ def test_classifier_package_agrees_with_loupe(classifier_folder, tmp_path, platf
           f"{np.abs(sample - reference).max():.4f}, Loupe's resize {np.abs(same_pixels - reference).max():.5f}")
     assert agree >= len(images) - (0 if flavor is None and platform == "ONNX" else 1)
     # fp16 keeps ~3 significant digits per layer; the calibration temperature folded into the head
-    # (T < 1 sharpens) scales the logit error before the softmax, so a probability moves up to ~1e-2
+    # (T < 1 sharpens) scales the logit error before the softmax, so a probability moves by up to ~1e-2
     assert np.abs(same_pixels - reference).max() < (FP16_TOLERANCE if flavor else 1e-4)
     assert (folder / "labels.txt").read_text().splitlines() == info.labels == list(sample_data.CLASSIFICATION_KINDS)
     assert list(consumer.input_shape) == [224, 224]

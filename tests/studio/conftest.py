@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -89,6 +90,20 @@ class Studio:
             self.shot(f"{name}-phone")
         finally:
             self.page.set_viewport_size({"width": 1280, "height": 800})
+
+    def download_onnx_export(self, shot: str, saved: Path) -> list[str]:
+        """On the Export tab: the ONNX button, Done, the download link saved to ``saved``; the zip's names."""
+        row = self.page.locator('li[data-export="onnx"]')
+        row.get_by_role("button", name="Export ONNX", exact=True).click()
+        link = row.get_by_role("link", name="Download ONNX (zip)")
+        link.wait_for(timeout=300_000)
+        assert row.locator(".export-status").inner_text() == "Done"
+        self.both(shot)
+        with self.page.expect_download() as info:
+            link.click()
+        info.value.save_as(saved)
+        with zipfile.ZipFile(saved) as package:
+            return package.namelist()
 
     def check_clean(self) -> None:
         assert self.problems == [], self.problems

@@ -7,10 +7,8 @@ quick test, publish) and a multilabel one, in Chromium."""
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 import time
-import zipfile
 from pathlib import Path
 
 import httpx
@@ -311,17 +309,7 @@ def _a_trained_detector_measured_tested_and_exported(studio, api_server, project
     assert len(newest["regions"]) == kept, newest
 
     page.get_by_role("tab", name="Export", exact=True).click()
-    row = page.locator('li[data-export="onnx"]')
-    row.get_by_role("button", name="Export ONNX", exact=True).click()
-    link = row.get_by_role("link", name="Download ONNX (zip)")
-    link.wait_for(timeout=300_000)
-    studio.both("detection-flow-export")
-    with page.expect_download() as info:
-        link.click()
-    saved = tmp_path / "detector-onnx.zip"
-    info.value.save_as(saved)
-    with zipfile.ZipFile(io.BytesIO(saved.read_bytes())) as package:
-        names = package.namelist()
+    names = studio.download_onnx_export("detection-flow-export", tmp_path / "detector-onnx.zip")
     assert any(n.endswith("model.onnx") for n in names), names
 
 

@@ -7,10 +7,8 @@ training images or deleted; a training cancelled from the Train tab.
 One project, trained once through the API for the whole module (training is the slow part)."""
 from __future__ import annotations
 
-import io
 import re
 import uuid
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,20 +95,8 @@ def test_the_precision_recall_curve_confusion_matrix_and_mistakes(studio, traine
 
 
 def test_an_onnx_export_downloads_through_its_button(studio, trained, tmp_path: Path):
-    page = studio.page
     _open_project(studio, trained, "Export")
-    row = page.locator('li[data-export="onnx"]')
-    row.get_by_role("button", name="Export ONNX", exact=True).click()
-    link = row.get_by_role("link", name="Download ONNX (zip)")
-    link.wait_for(timeout=300_000)
-    assert row.locator(".export-status").inner_text() == "Done"
-    studio.both("export-done")
-    with page.expect_download() as info:
-        link.click()
-    saved = tmp_path / "onnx.zip"
-    info.value.save_as(saved)
-    with zipfile.ZipFile(io.BytesIO(saved.read_bytes())) as package:
-        names = package.namelist()
+    names = studio.download_onnx_export("export-done", tmp_path / "onnx.zip")
     assert any(n.endswith("model.onnx") for n in names), names
     studio.check_clean()
 

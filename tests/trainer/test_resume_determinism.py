@@ -37,7 +37,10 @@ def test_resume_continues_from_the_checkpoint_and_does_less_work(shapes):
     fresh = train_classifier(
         shapes, SHAPES, multilabel=False, context=LocalContext.with_budget(300), options=options
     )
-    assert fresh.stats.feature_extractions == 24 and fresh.stats.finetune_epochs_run == 8  # 2 passes x 4
+    assert fresh.stats.feature_extractions == 24
+    # the split pass fine-tunes 4 epochs; the final pass fine-tunes too only when that beat the linear
+    # head on the held-out images (a near tie on these shapes: it differs between machines)
+    assert fresh.stats.finetune_epochs_run == (8 if fresh.stats.method == "finetune" else 4)
 
     store = MemoryCheckpointStore()
     # should_stop calls: 1 at the start, 1 per extraction batch (2 views x 1 batch), 1 per step;
