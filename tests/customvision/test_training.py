@@ -94,11 +94,11 @@ def test_unknown_ids_answer_their_not_found_codes(trainer, trained_multiclass):
 
 def test_performance_applies_the_thresholds_per_request(trainer, trained_multiclass):
     project, tags, iteration = trained_multiclass
-    low = trainer.get_iteration_performance(project.id, iteration.id, threshold=0.01)
+    low = trainer.get_iteration_performance(project.id, iteration.id, threshold=0.0)
     high = trainer.get_iteration_performance(project.id, iteration.id, threshold=0.9)
     assert {t.name for t in low.per_tag_performance} == set(tags)
     assert {t.id for t in low.per_tag_performance} == set(tags.values())
-    # every tag is predicted at 1%: all found, precision diluted; at 90% fewer are found
+    # every tag is predicted at 0: all found, precision diluted; at 90% fewer are found
     assert low.recall == 1.0 and low.precision < 0.5
     assert (high.precision, high.recall) != (low.precision, low.recall)
     assert high.recall <= low.recall
