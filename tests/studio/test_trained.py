@@ -89,6 +89,9 @@ def test_the_precision_recall_curve_confusion_matrix_and_mistakes(studio, traine
     assert page.locator("#wrong-images figure").count() == min(wrong, 24)
     assert sum(int(c) for c in matrix.locator("tbody td").all_inner_texts()) == held_out
     assert int(matrix.locator("tbody tr td:last-child").all_inner_texts()[0]) >= 0
+    shown = page.locator("#wrong-images img")
+    for k in range(shown.count()):  # lazy images load once scrolled to, as a reader scrolls
+        shown.nth(k).scroll_into_view_if_needed()
     page.wait_for_function("() => [...document.querySelectorAll('#wrong-images img')].every(i => i.complete && i.naturalWidth > 0)")
     studio.both("performance-mistakes")
     studio.check_clean()
