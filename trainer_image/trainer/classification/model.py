@@ -22,11 +22,6 @@ def normalise(pooled: torch.Tensor, *, power: bool = True) -> torch.Tensor:
     return F.normalize(pooled, dim=-1, eps=EPS)
 
 
-def embed(feature_map: torch.Tensor, *, power: bool = True) -> torch.Tensor:
-    """[N,D,h,w] -> [N,D] unit-length embedding."""
-    return normalise(feature_map.mean(dim=(2, 3)), power=power)
-
-
 class ClassifierNet(nn.Module):
     def __init__(self, stages: nn.ModuleList, tail_start: int, head: nn.Linear, *, multilabel: bool,
                  power: bool = True) -> None:

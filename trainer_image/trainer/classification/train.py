@@ -49,7 +49,7 @@ from trainer.classification.checkpoint import PassProgress, PassResult, RunCheck
 from trainer.classification.data import fingerprint, load_image, targets_array, validate_examples
 from trainer.classification.features import ViewExtractor, draft_size, extract
 from trainer.classification.finetune import FinetuneConfig, Finetuner, FinetuneState
-from trainer.classification.model import ClassifierNet, embed
+from trainer.classification.model import ClassifierNet
 from trainer.classification.options import TrainOptions
 from trainer.classification.progress import ProgressReporter
 from trainer.classification.result import ClassifierResult, HoldoutPredictions, TrainingStats
@@ -209,7 +209,7 @@ class _ClassifierRun:
         maps = self._extract_features()
         self._choose_head(maps)
         self._train_passes(maps)
-        self._calibrate(maps)
+        self._calibrate()
         holdout = self._evaluate()
         return self._result(holdout)
 
@@ -335,7 +335,7 @@ class _ClassifierRun:
             self.stats.selection.update({f"cv:{k}": v for k, v in self.selection.table.items()})
         self.stats.seconds["choosing the head"] = time.monotonic() - t_phase
 
-    def _calibrate(self, maps: torch.Tensor) -> None:
+    def _calibrate(self) -> None:
         """Temperature scaling folded into the head: fitted on the out-of-fold logits of the chosen
         linear head, or on the split pass's held-out logits when fine-tuning was kept."""
         if self.method == "linear" and self.selection is not None:
@@ -643,4 +643,4 @@ def _scores(
     return np.concatenate(out) if out else np.zeros((0, model.head.out_features), dtype=np.float32)
 
 
-__all__ = ["MIN_FINETUNE_EPOCHS", "RECIPE_VERSION", "THREADS_ENV", "embed", "train_classifier"]
+__all__ = ["MIN_FINETUNE_EPOCHS", "RECIPE_VERSION", "THREADS_ENV", "train_classifier"]
