@@ -66,9 +66,14 @@ def _open_project(studio, trained: Trained, tab: str) -> None:
 def test_the_precision_recall_curve_confusion_matrix_and_mistakes(studio, trained):
     page = studio.page
     _open_project(studio, trained, "Performance")
-    page.locator("#pr-curve .overall-line").wait_for(timeout=60_000)
+    # attached, not visible: a model right at every threshold draws all its points on one spot,
+    # a polyline with no extent, which Playwright calls hidden
+    page.locator("#pr-curve .overall-line").wait_for(state="attached", timeout=60_000)
     points = page.locator("#pr-curve .overall-line").get_attribute("points").split()
     assert 2 <= len(points) <= 19, points  # thresholds where nothing is predicted are no point
+    for xy in points:  # every point inside the plot area (viewBox 360 x 260)
+        px, py = (float(v) for v in xy.split(","))
+        assert 44 <= px <= 342 and 10 <= py <= 224, points
     assert page.locator("#pr-curve .current").count() == 1
     matrix = page.locator("#confusion-matrix")
     matrix.wait_for()
