@@ -105,3 +105,22 @@ def test_cross_fitted_probabilities_are_probabilities_of_every_scored_image():
     assert (probabilities.argmax(1) == logits.argmax(1).numpy()).all()  # a temperature never changes the ranking
     multilabel = cross_fitted_probabilities(logits, (torch.rand(12, 3) > 0.5).float(), folds, multilabel=True)
     assert ((multilabel > 0) & (multilabel < 1)).all()
+
+
+def test_a_per_image_prior_holds_the_temperature_of_a_few_images_nearer_one():
+    logits = torch.tensor([[4.0, 0.0], [0.0, 4.0], [4.0, 0.0], [0.0, 4.0]])
+    targets = torch.tensor([0, 1, 0, 1])
+    plain = fit_temperature(logits, targets, multilabel=False)
+    held = fit_temperature(logits, targets, multilabel=False, prior_per_image=0.25)
+    assert plain < held <= 1.0  # all right: the data asks for sharper, the prior resists more
+
+
+def test_fine_tuning_is_kept_unless_the_linear_head_wins_on_both_counts():
+    from trainer.classification.train import _keep_finetuning
+
+    # (accuracy, -log loss) on the held-out images
+    assert _keep_finetuning((0.3, -1.84), (0.5, -1.91))  # fewer right, but a lower log loss
+    assert _keep_finetuning((0.7, -1.50), (0.5, -1.40))  # more right, a higher log loss
+    assert _keep_finetuning((0.5, -1.0), (0.5, -1.0))  # a tie
+    assert not _keep_finetuning((0.5, -1.2), (0.5, -1.0))  # as many right, a higher log loss
+    assert not _keep_finetuning((0.4, -1.2), (0.5, -1.0))
