@@ -3,9 +3,11 @@ waiting/starting the trainer process, fetching data, training and exporting.
 
 Runs a private Loupe (in-memory Azurite + the API in its own process + the local trainer backend).
 Datasets: the generated sample classification set (4 classes x 5 images), and, where
-../shared/datasets exists, hemlock_cherry 5-shot.
+../shared/datasets exists, hemlock_cherry 5-shot. ``--two-shot`` adds a classifier on cifar10 2-shot
+and a detector on fork_scissors 2-shot: every model here is trained with the API's 1-hour budget,
+which is a ceiling, not a target (issue 13: a tiny set must still finish in minutes).
 
-    .venv/bin/python benchmarks/time_to_model.py [--repeat N]
+    .venv/bin/python benchmarks/time_to_model.py [--repeat N] [--two-shot]
 """
 from __future__ import annotations
 
@@ -19,14 +21,16 @@ from _stack import SHARED, BenchStack, shared_files
 from loupe.sample_data import classification
 
 GOAL_SECONDS = 60.0
+# a 2-shot set under the 1-hour budget: done in minutes, not the hour
+TWO_SHOT_GOAL_SECONDS = 600.0
 
 
-def run_case(stack: BenchStack, label: str, dataset: str, repeat: int) -> list[dict]:
+def run_case(stack: BenchStack, label: str, dataset: str, repeat: int, kind: str = "Generic-Classifier") -> list[dict]:
     rows = []
     for attempt in range(repeat):
         name = f"ttm-{dataset}-{attempt}"
         started = time.perf_counter()
-        model = stack.train(name, dataset, "Generic-Classifier")
+        model = stack.train(name, dataset, kind)
         wall = time.perf_counter() - started
         if model["status"] != "succeeded":
             raise SystemExit(f"{label}: {model['status']} {model.get('error')}")
@@ -39,7 +43,9 @@ def run_case(stack: BenchStack, label: str, dataset: str, repeat: int) -> list[d
             "train": sum(v for k, v in phases.items() if k in ("preparing", "extracting features", "training",
                                                                "evaluating")),
             "export": phases.get("exporting", 0.0) + phases.get("uploading", 0.0),
-            "top1": model["modelPerformance"].get("accuracyTop1"),
+            # top-1 of a classifier, mAP@50 of a detector
+            "score": model["modelPerformance"].get("accuracyTop1", model["modelPerformance"].get(
+                "meanAveragePrecision50")),
         })
     return rows
 
@@ -47,6 +53,8 @@ def run_case(stack: BenchStack, label: str, dataset: str, repeat: int) -> list[d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--two-shot", action="store_true",
+                        help="also cifar10 2-shot (classifier) and fork_scissors 2-shot (detector)")
     args = parser.parse_args()
     rows = []
     with BenchStack() as stack:
@@ -59,16 +67,25 @@ def main() -> None:
             rows += run_case(stack, "hemlock_cherry 5-shot", "hemlock-5shot", args.repeat)
         else:
             print(f"({hemlock} not found: hemlock_cherry skipped)")
-    print(f"\n{'case':<24}{'PUT->succeeded':>15}{'start':>8}{'fetch':>8}{'train':>8}{'export':>8}{'top1*':>7}")
+        two_shot = [("cifar10", "imageClassification", "Generic-Classifier", "cifar10 2-shot"),
+                    ("fork_scissors", "imageObjectDetection", "Generic-Detector", "fork_scissors 2-shot det")]
+        for folder, annotation_kind, kind, label in two_shot if args.two_shot else []:
+            if not (SHARED / folder).exists():
+                print(f"({SHARED / folder} not found: {label} skipped)")
+                continue
+            stack.register(f"{folder}-2shot", annotation_kind, shared_files(SHARED / folder, "train_2shot.json"))
+            rows += run_case(stack, label, f"{folder}-2shot", args.repeat, kind)
+    print(f"\n{'case':<26}{'PUT->succeeded':>15}{'start':>8}{'fetch':>8}{'train':>8}{'export':>8}{'score*':>8}")
     for row in rows:
         other = row["wall"] - row["start"] - row["fetch"] - row["train"] - row["export"]
-        print(f"{row['case']:<24}{row['wall']:>14.1f}s{row['start']:>7.1f}s{row['fetch']:>7.1f}s"
-              f"{row['train']:>7.1f}s{row['export']:>7.1f}s{row['top1'] or 0:>7.2f}   (other {other:.1f}s)")
+        print(f"{row['case']:<26}{row['wall']:>14.1f}s{row['start']:>7.1f}s{row['fetch']:>7.1f}s"
+              f"{row['train']:>7.1f}s{row['export']:>7.1f}s{row['score'] or 0:>8.2f}   (other {other:.1f}s)")
     for case in sorted({r["case"] for r in rows}):
         walls = [r["wall"] for r in rows if r["case"] == case]
-        verdict = "meets" if statistics.median(walls) <= GOAL_SECONDS else "misses"
-        print(f"{case}: median {statistics.median(walls):.1f} s - {verdict} the {GOAL_SECONDS:.0f} s goal")
-    print("* top1 on the held-out part of the training set (no test set given)")
+        goal = TWO_SHOT_GOAL_SECONDS if "2-shot" in case else GOAL_SECONDS
+        verdict = "meets" if statistics.median(walls) <= goal else "misses"
+        print(f"{case}: median {statistics.median(walls):.1f} s - {verdict} the {goal:.0f} s goal")
+    print("* top-1 (classifiers) or mAP@50 (detectors), estimated on the training set (no test set given)")
 
 
 if __name__ == "__main__":
