@@ -171,6 +171,8 @@ def test_the_recipe_returns_a_trained_model_the_runner_can_use(multilabel_shapes
     result.export(tmp_path / "model")
     assert sorted(p.name for p in (tmp_path / "model").iterdir()) == [LABELS_FILE, MODEL_FILE, PREPROCESSING_FILE]
     assert any(event[1] == "exporting" for event in ctx.events)  # export reports into the run's progress
+    percents = [event[2] for event in ctx.events]
+    assert percents == sorted(percents), percents  # work done never goes back (the split pass's evaluation)
     performance = result.holdout_performance()
     assert set(performance["tagPerformance"]) == set(SHAPES) and "averagePrecision" in performance
     report = json.loads(json.dumps(result.report()))

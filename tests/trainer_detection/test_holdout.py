@@ -10,7 +10,7 @@ from trainer.context import LocalContext
 from trainer.detection import train_detector
 from trainer.detection.data import to_examples
 from trainer.detection.evaluate import HoldoutSet
-from trainer.detection.train import ESTIMATE_FRACTION
+from trainer.detection.train import ESTIMATE_FRACTION, ESTIMATE_TIME_SHARE
 from trainer.split import holdout_split
 
 from loupe.artifacts import holdout_from_json
@@ -103,6 +103,9 @@ def test_few_shot_data_trains_on_every_image_and_estimates_from_a_model_without_
                                                  "meanAveragePrecision75", "tagPerformance"}
     estimate_progress = [message for _, _, _, message in context.events if message.startswith("estimate")]
     assert estimate_progress  # the estimate pass says what it is doing
+    percents = [percent for _, _, percent, _ in context.events]
+    assert percents == sorted(percents), percents  # the served model's pass continues where the estimate ended
+    assert max(p for _, _, p, m in context.events if m.startswith("estimate")) <= 100 * ESTIMATE_TIME_SHARE
 
 
 def test_one_image_per_category_is_measured_on_the_training_images(tmp_path):

@@ -432,7 +432,8 @@ class _ClassifierRun:
         if self.epochs and self.method == "finetune":
             completed = self._finetune(name, idx, maps, saved, linear_head, pass_deadline, steps_before)
         self.model.eval()
-        return self._pass_result(name, maps), completed
+        return self._pass_result(name, maps, 50.0 + 45.0 * (steps_before + self.steps_per_pass[name])
+                                 / self.total_steps), completed
 
     def _keep_pass(self, name: str, record: PassResult) -> PassResult:
         """The pass's model is the result so far: checkpoint it."""
@@ -492,17 +493,18 @@ class _ClassifierRun:
                 self.model.head.load_state_dict(linear_head)
         return outcome.completed
 
-    def _pass_result(self, name: str, maps: torch.Tensor) -> PassResult:
+    def _pass_result(self, name: str, maps: torch.Tensor, percent: float) -> PassResult:
         """The record of a pass just trained: its trainable weights; for the split pass also the
-        method chosen and the held-out images' scores (through the full network)."""
+        method chosen and the held-out images' scores (through the full network), reported at
+        ``percent`` (where training stands: the final pass comes after it)."""
         weights = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
         record = PassResult(weights=_trainable(weights, self.model))
         if name == "split":
             held = [self.train[i] for i in self.hold_idx]
-            self.progress.report("evaluating", 95.0, f"{len(held)} held-out images", force=True)
+            self.progress.report("evaluating", percent, f"{len(held)} held-out images", force=True)
             self.split_logits = torch.from_numpy(_scores(
                 self.model, held, self.pre, self.device, self.opts.extraction_batch,
-                tick=lambda done: self.progress.report("evaluating", 95.0, f"{done}/{len(held)} images"),
+                tick=lambda done: self.progress.report("evaluating", percent, f"{done}/{len(held)} images"),
                 logits=True))
             record.holdout_scores = self.split_logits
             record.method, record.selection = self.method, self.stats.selection

@@ -221,8 +221,10 @@ def _train(train: list[Example], labels: list[str], ctx: TrainingContext, backbo
         examples, held = [examples[i] for i in kept], [examples[i] for i in held_out]
     if held:
         return _Run(examples, labels, held, ctx, backbone, options, started, source).run()
-    estimate = _estimate(examples, labels, ctx, backbone, options)
-    result = _Run(examples, labels, [], ctx, backbone, options, time.monotonic(), source).run()
+    estimate, estimated = _estimate(examples, labels, ctx, backbone, options)
+    # after an estimate pass (progress 0-40%), the served model's progress continues from there
+    final_ctx = _PartContext(ctx, ctx.deadline, low=100.0 * ESTIMATE_TIME_SHARE) if estimated else ctx
+    result = _Run(examples, labels, [], final_ctx, backbone, options, time.monotonic(), source).run()
     if estimate is None:  # nothing could be held out, or no time for it: measured on the training images
         training = HoldoutSet(examples, result.preprocessing, labels)
         predictions = training.predict(result.model, label_offset(result.model))
@@ -242,43 +244,51 @@ ESTIMATE_CHECKPOINT_PREFIX = "estimate-"
 
 
 def _estimate(examples: list[DetectionExample], labels: list[str], ctx: TrainingContext, backbone: str,
-              options: DetectorOptions) -> tuple[dict, Holdout] | None:
+              options: DetectorOptions) -> tuple[tuple[dict, Holdout] | None, bool]:
     """(modelPerformance, holdout.json) of a model trained without some of ``examples`` on those
-    images (docs/training.md#estimates); None when no category has two images or the time left
-    cannot pay for it."""
+    images (docs/training.md#estimates), None when no category has two images or the time left
+    cannot pay for it; and whether an estimate pass ran (its progress took 0-40%)."""
     kept, held_out = holdout_split(examples, len(labels), ctx.seed, fraction=ESTIMATE_FRACTION, min_images=2)
     if not held_out or not any(len(examples[i].boxes) for i in kept):
-        return None
+        return None, False
     now = time.monotonic()
-    part = _PartContext(ctx, now + ESTIMATE_TIME_SHARE * (ctx.deadline - now))
+    part = _PartContext(ctx, now + ESTIMATE_TIME_SHARE * (ctx.deadline - now), high=100.0 * ESTIMATE_TIME_SHARE,
+                        label="estimate (part of the images): ", prefix=ESTIMATE_CHECKPOINT_PREFIX)
     try:
         result = _Run([examples[i] for i in kept], labels, [], part, backbone, options, now).run()
     except NotEnoughBudget:
         log.info("no time for a detector estimate on held-out images")
-        return None
+        return None, True
     held = HoldoutSet([examples[i] for i in held_out], result.preprocessing, labels)
     predictions = held.predict(result.model, label_offset(result.model))
-    return held.metrics(predictions), held.holdout(predictions, "split")
+    return (held.metrics(predictions), held.holdout(predictions, "split")), True
 
 
 @dataclass
 class _PartContext:
-    """The run's context for the estimate pass: an earlier deadline, its own checkpoint names (a
-    resumed run finds both passes' checkpoints), and its progress shown as the estimate."""
+    """The run's context for one of its passes: the pass's deadline, its progress mapped into
+    [low, high] of the run's (so the run's percent never goes back), and for the estimate pass its
+    own checkpoint names (a resumed run finds both passes' checkpoints) and a message prefix."""
 
     outer: TrainingContext
     deadline: float
+    low: float = 0.0
+    high: float = 100.0
+    label: str = ""
+    prefix: str = ""
 
     @property
     def seed(self) -> int:
         return self.outer.seed
 
     @property
-    def checkpoints(self) -> _PrefixedStore:
-        return _PrefixedStore(self.outer.checkpoints, ESTIMATE_CHECKPOINT_PREFIX)
+    def checkpoints(self) -> CheckpointStore:
+        return _PrefixedStore(self.outer.checkpoints, self.prefix) if self.prefix else self.outer.checkpoints
 
     def progress(self, phase: str, percent: float, message: str = "", eta_seconds: float | None = None) -> None:
-        self.outer.progress(phase, ESTIMATE_TIME_SHARE * percent, f"estimate (part of the images): {message}")
+        # the estimate pass's own ETA is not the run's: only the last pass passes it on
+        eta = eta_seconds if self.high >= 100.0 else None
+        self.outer.progress(phase, self.low + (self.high - self.low) * percent / 100.0, self.label + message, eta)
 
     def should_stop(self) -> bool:
         return self.outer.should_stop()
