@@ -223,7 +223,7 @@ def _train(train: list[Example], labels: list[str], ctx: TrainingContext, backbo
         return _Run(examples, labels, held, ctx, backbone, options, started, source).run()
     estimate, estimated = _estimate(examples, labels, ctx, backbone, options)
     # after an estimate pass (progress 0-40%), the served model's progress continues from there
-    final_ctx = _PartContext(ctx, ctx.deadline, low=100.0 * ESTIMATE_TIME_SHARE) if estimated else ctx
+    final_ctx = _PartContext(ctx, low=100.0 * ESTIMATE_TIME_SHARE) if estimated else ctx
     result = _Run(examples, labels, [], final_ctx, backbone, options, time.monotonic(), source).run()
     if estimate is None:  # nothing could be held out, or no time for it: measured on the training images
         training = HoldoutSet(examples, result.preprocessing, labels)
@@ -266,16 +266,21 @@ def _estimate(examples: list[DetectionExample], labels: list[str], ctx: Training
 
 @dataclass
 class _PartContext:
-    """The run's context for one of its passes: the pass's deadline, its progress mapped into
-    [low, high] of the run's (so the run's percent never goes back), and for the estimate pass its
-    own checkpoint names (a resumed run finds both passes' checkpoints) and a message prefix."""
+    """The run's context for one of its passes: the pass's deadline (``end``, never past the run's,
+    which is read live: None is the run's own), its progress mapped into [low, high] of the run's
+    (so the run's percent never goes back), and for the estimate pass its own checkpoint names (a
+    resumed run finds both passes' checkpoints) and a message prefix."""
 
     outer: TrainingContext
-    deadline: float
+    end: float | None = None
     low: float = 0.0
     high: float = 100.0
     label: str = ""
     prefix: str = ""
+
+    @property
+    def deadline(self) -> float:
+        return self.outer.deadline if self.end is None else min(self.end, self.outer.deadline)
 
     @property
     def seed(self) -> int:
