@@ -1,6 +1,5 @@
 """Throttled progress reports: the orchestration writes each one to Table storage, so report
-phase changes at once and otherwise at most every REPORT_EVERY seconds. The percent never goes
-back (the model's progress and the studio's bar read it as work done)."""
+phase changes at once and otherwise at most every REPORT_EVERY seconds."""
 
 from __future__ import annotations
 
@@ -17,17 +16,15 @@ class ProgressReporter:
         self.every = every
         self.last = float("-inf")
         self.phase = ""
-        self.percent = 0.0
 
     def report(
         self, phase: str, percent: float, message: str = "", *, eta: float | None = None, force: bool = False
     ) -> None:
         now = time.monotonic()
         if force or phase != self.phase or now - self.last >= self.every:
-            self.percent = max(self.percent, min(100.0, percent))
             self.ctx.progress(
                 phase,
-                round(self.percent, 1),
+                round(max(0.0, min(100.0, percent)), 1),
                 message,
                 None if eta is None else max(0.0, round(eta, 1)),
             )

@@ -432,8 +432,11 @@ class _ClassifierRun:
         if self.epochs and self.method == "finetune":
             completed = self._finetune(name, idx, maps, saved, linear_head, pass_deadline, steps_before)
         self.model.eval()
-        return self._pass_result(name, maps, 50.0 + 45.0 * (steps_before + self.steps_per_pass[name])
-                                 / self.total_steps), completed
+        return self._pass_result(name, maps, self._percent(steps_before + self.steps_per_pass[name])), completed
+
+    def _percent(self, steps: int) -> float:
+        """The run's progress after ``steps`` training steps: the passes span 50-95%."""
+        return 50.0 + 45.0 * steps / self.total_steps
 
     def _keep_pass(self, name: str, record: PassResult) -> PassResult:
         """The pass's model is the result so far: checkpoint it."""
@@ -447,7 +450,7 @@ class _ClassifierRun:
         """Fit the linear head on the embeddings of every cached view (deterministic and quick:
         recomputed rather than checkpointed); the model's head holds it, a copy is returned."""
         opts, progress, model = self.opts, self.progress, self.model
-        percent = 50.0 + 45.0 * steps_before / self.total_steps
+        percent = self._percent(steps_before)
         progress.report("training", percent, f"linear head ({name} pass)")
         head = fit_candidate(self.pooled, self.targets, idx, self.head_choice, self.num_classes,
                              self.multilabel, opts.head_c)
@@ -471,7 +474,7 @@ class _ClassifierRun:
         def on_step(step: int) -> None:
             epoch = min(epochs, step // finetuner.steps_per_epoch + 1)
             self.progress.report(
-                "training", 50.0 + 45.0 * (steps_before + step) / self.total_steps,
+                "training", self._percent(steps_before + step),
                 f"fine-tuning ({name} pass) epoch {epoch}/{epochs}",
                 eta=(self.total_steps - steps_before - step) * self.timing.tail_step * opts.batch_size + 10.0)
 
