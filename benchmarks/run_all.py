@@ -17,6 +17,7 @@ BENCHMARKS = [
     ("analyze_latency.py", []),
     ("customvision.py", ["--batches", "2", "--rounds", "3"]),
     ("classification_quality.py", []),
+    ("backbone_probe.py", []),
     ("detection_quality.py", ["--sample"]),
     ("exports.py", []),
 ]

@@ -72,3 +72,15 @@ def unique_name():
         return f"{prefix}-{next(_counter)}-{uuid.uuid4().hex[:6]}"
 
     return make
+
+
+@pytest.fixture(scope="session")
+def compact_detector(api_server):
+    """A Custom Vision detector (compact domain) trained once for the session and shared by the
+    prediction tests and the export tests: a detector without a test set is the suite's longest
+    training (its estimate pass doubles it), and neither module changes the iteration (the export
+    tests' exports start from none: the prediction tests export nothing). Defined here, above both
+    folders, so that pytest caches one instance (a fixture imported into two conftests is two)."""
+    from tests.customvision.conftest import train_compact_detector
+
+    return train_compact_detector(api_server)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import io
+import uuid
+from dataclasses import dataclass
 
 import pytest
 from azure.cognitiveservices.vision.customvision.prediction import CustomVisionPredictionClient
@@ -9,7 +11,18 @@ from azure.cognitiveservices.vision.customvision.training import CustomVisionTra
 from msrest.authentication import ApiKeyCredentials
 from PIL import Image
 
+from loupe.sample_data import detection
 from tests.conftest import TEST_API_KEY
+
+# "General (compact)", ObjectDetection: Custom Vision's exportable detection domain
+COMPACT_DETECTION_DOMAIN = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"
+
+
+@dataclass(frozen=True)
+class TrainedProject:
+    project_id: str
+    iteration_id: str
+    tags: dict[str, str]  # name -> id
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +89,14 @@ def wait_trained(trainer, project_id: str, iteration_id: str, timeout: float = 6
         time.sleep(1.0)
         iteration = trainer.get_iteration(project_id, iteration_id)
     return iteration
+
+
+def train_compact_detector(api_server) -> TrainedProject:
+    """A detector of the sample scenes in the exportable (compact) detection domain, trained through
+    the SDK; tests/conftest.py's session fixture ``compact_detector``."""
+    trainer = CustomVisionTrainingClient(api_server.url, ApiKeyCredentials(in_headers={"Training-key": TEST_API_KEY}))
+    project = trainer.create_project(f"cv-od-{uuid.uuid4().hex[:6]}", domain_id=COMPACT_DETECTION_DOMAIN)
+    tags = upload_sample(trainer, project.id, detection("train"))
+    iteration = wait_trained(trainer, project.id, trainer.train_project(project.id).id, timeout=1800)
+    assert iteration.status == "Completed", iteration.training_error_details
+    return TrainedProject(project.id, iteration.id, tags)

@@ -29,11 +29,10 @@ from loupe.customvision.blobs import prediction_blob
 from loupe.customvision.prediction import StoredPrediction, Suggestion, new_prediction_id, uncertainty
 from loupe.sample_data import classification, detection, multilabel
 from tests.conftest import TEST_API_KEY
-from tests.customvision.conftest import upload_sample, wait_trained
+from tests.customvision.conftest import TrainedProject, upload_sample, wait_trained
 from tests.support.image_server import ImageServer
 
 RESOURCE = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.CognitiveServices/accounts/loupe"
-DETECTION_DOMAIN = "da2e3a8a-40a5-4171-82f4-58522f70fbc1"  # General, ObjectDetection
 FOUR_MB = 4 * 1024 * 1024
 
 
@@ -51,17 +50,15 @@ def _truth(sample) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def trained(trainer) -> dict[str, Trained]:
-    """A Multiclass, a Multilabel and a detection project, trained (one job at a time: the local
-    backend queues them) and published as "prod"."""
+def trained(trainer, compact_detector: TrainedProject) -> dict[str, Trained]:
+    """A Multiclass, a Multilabel and a detection project (the session's compact detector), trained
+    (one job at a time: the local backend queues them) and published as "prod"."""
     suffix = uuid.uuid4().hex[:6]
     plans = {
         "multiclass": (trainer.create_project(f"cv-pred-mc-{suffix}", classification_type="Multiclass"),
                        classification("train", per_class=3)),
         "multilabel": (trainer.create_project(f"cv-pred-ml-{suffix}", classification_type="Multilabel"),
                        multilabel("train", count=8)),
-        "detection": (trainer.create_project(f"cv-pred-od-{suffix}", domain_id=DETECTION_DOMAIN),
-                      detection("train", count=6)),
     }
     started = {}
     for key, (project, sample) in plans.items():
@@ -71,8 +68,10 @@ def trained(trainer) -> dict[str, Trained]:
     for key, (project_id, tags, iteration_id) in started.items():
         iteration = wait_trained(trainer, project_id, iteration_id, timeout=900)
         assert iteration.status == "Completed", iteration.training_error_details
-        trainer.publish_iteration(project_id, iteration_id, "prod", RESOURCE)
         out[key] = Trained(project_id, tags, iteration_id)
+    out["detection"] = Trained(compact_detector.project_id, compact_detector.tags, compact_detector.iteration_id)
+    for model in out.values():
+        trainer.publish_iteration(model.project_id, model.iteration_id, "prod", RESOURCE)
     return out
 
 

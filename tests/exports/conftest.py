@@ -1,6 +1,6 @@
 """The Custom Vision SDK clients of tests/customvision, and the models export tests train through
-the Custom Vision SDK: one classifier and one detector per module that asks (each module's
-exports start from none)."""
+the Custom Vision SDK: one classifier per module that asks, and the session's compact detector
+(each module's exports start from none)."""
 from __future__ import annotations
 
 import time
@@ -12,14 +12,17 @@ import requests
 from azure.cognitiveservices.vision.customvision.training.models import CustomVisionErrorException
 
 from loupe.api.middleware import SUPPORTED_API_VERSIONS
-from loupe.sample_data import classification, detection
+from loupe.sample_data import classification
 from tests.conftest import TEST_API_KEY
-from tests.customvision.conftest import predictor, trainer, upload_sample, wait_trained  # noqa: F401  (fixtures)
+from tests.customvision.conftest import (  # noqa: F401  (fixtures)
+    predictor,
+    trainer,
+    upload_sample,
+    wait_trained,
+)
 
 KEY = {"Ocp-Apim-Subscription-Key": TEST_API_KEY}
 VERSION = {"api-version": SUPPORTED_API_VERSIONS[-1]}
-# "General (compact)", ObjectDetection: Custom Vision's exportable detection domain
-COMPACT_DETECTION_DOMAIN = "a27d5ca5-bb19-49d8-a70a-fec086c47f5b"
 
 
 @dataclass(frozen=True)
@@ -66,10 +69,10 @@ def cv_classifier(api_server, trainer) -> Trained:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def cv_detector(api_server, trainer) -> Trained:  # noqa: F811
-    """A detector trained through the Custom Vision SDK in the compact (exportable) detection domain."""
-    project = trainer.create_project(f"cv-export-od-{uuid.uuid4().hex[:6]}", domain_id=COMPACT_DETECTION_DOMAIN)
-    return _train(api_server, trainer, project, detection("train"), "detector")
+def cv_detector(compact_detector) -> Trained:  # noqa: F811
+    """A detector trained through the Custom Vision SDK in the compact (exportable) detection domain:
+    the session's, shared with the prediction tests (tests/customvision/conftest.py)."""
+    return Trained(compact_detector.project_id, compact_detector.iteration_id, "detector")
 
 
 def wait_exports_ia(api_server, model: str, count: int, timeout: float = 1800.0) -> list[dict]:
