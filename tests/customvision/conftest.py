@@ -25,10 +25,14 @@ class TrainedProject:
     tags: dict[str, str]  # name -> id
 
 
+def training_client(url: str) -> CustomVisionTrainingClient:
+    # the quickstart's spelling of the header (docs/customvision.md#wire)
+    return CustomVisionTrainingClient(url, ApiKeyCredentials(in_headers={"Training-key": TEST_API_KEY}))
+
+
 @pytest.fixture(scope="session")
 def trainer(api_server) -> CustomVisionTrainingClient:
-    # the quickstart's spelling of the header (docs/customvision.md#wire)
-    return CustomVisionTrainingClient(api_server.url, ApiKeyCredentials(in_headers={"Training-key": TEST_API_KEY}))
+    return training_client(api_server.url)
 
 
 @pytest.fixture(scope="session")
@@ -94,7 +98,7 @@ def wait_trained(trainer, project_id: str, iteration_id: str, timeout: float = 6
 def train_compact_detector(api_server) -> TrainedProject:
     """A detector of the sample scenes in the exportable (compact) detection domain, trained through
     the SDK; tests/conftest.py's session fixture ``compact_detector``."""
-    trainer = CustomVisionTrainingClient(api_server.url, ApiKeyCredentials(in_headers={"Training-key": TEST_API_KEY}))
+    trainer = training_client(api_server.url)
     project = trainer.create_project(f"cv-od-{uuid.uuid4().hex[:6]}", domain_id=COMPACT_DETECTION_DOMAIN)
     tags = upload_sample(trainer, project.id, detection("train"))
     iteration = wait_trained(trainer, project.id, trainer.train_project(project.id).id, timeout=1800)

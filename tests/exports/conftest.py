@@ -69,7 +69,7 @@ def cv_classifier(api_server, trainer) -> Trained:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def cv_detector(compact_detector) -> Trained:  # noqa: F811
+def cv_detector(compact_detector) -> Trained:
     """A detector trained through the Custom Vision SDK in the compact (exportable) detection domain:
     the session's, shared with the prediction tests (tests/customvision/conftest.py)."""
     return Trained(compact_detector.project_id, compact_detector.iteration_id, "detector")

@@ -209,6 +209,14 @@ def _coreml_structure(package: Package, side: int, kind: str) -> None:
 # --- agreement
 
 
+def _check_manifest(package: Package, domain: str) -> None:
+    """cvexport.manifest names the package's platform, flavor and domain (a Docker package keeps it in app/)."""
+    app = package.folder / "app" if package.platform == "DockerFile" else package.folder
+    manifest = json.loads((app / "cvexport.manifest").read_text())
+    assert (manifest["Platform"], manifest["Flavor"], manifest["DomainType"]) == (package.platform, package.flavor,
+                                                                                  domain)
+
+
 def _top_tag(predictions) -> str:
     return max(predictions, key=lambda p: p.probability).tag_name
 
@@ -245,9 +253,7 @@ def _detections(outputs: dict[str, np.ndarray], labels: list[str]) -> tuple[np.n
 def test_classifier_packages_agree_with_the_api(packages, classifier_answers, tmp_path, platform, flavor):
     package = packages["classifier"][platform, flavor]
     assert package.status == "succeeded", package.error
-    app = package.folder / "app" if platform == "DockerFile" else package.folder
-    manifest = json.loads((app / "cvexport.manifest").read_text())
-    assert (manifest["Platform"], manifest["Flavor"], manifest["DomainType"]) == (platform, flavor, "Classification")
+    _check_manifest(package, "Classification")
     expected = [_top_tag(a.predictions) for a in classifier_answers]
     if platform == "CoreML":
         _coreml_structure(package, _side(packages, "classifier"), "classifier")
@@ -266,6 +272,7 @@ def test_classifier_packages_agree_with_the_api(packages, classifier_answers, tm
 def test_detector_packages_agree_with_the_api(packages, detector_answers, tmp_path, platform, flavor):
     package = packages["detector"][platform, flavor]
     assert package.status == "succeeded", package.error
+    _check_manifest(package, "ObjectDetection")
     if platform == "CoreML":
         _coreml_structure(package, _side(packages, "detector"), "detector")
         return
