@@ -22,22 +22,24 @@ from tests.support.data import upload
 RECONCILE_SECONDS = 1.0
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def reconciler(services):
+    """Ticks only while tests/e2e runs: left running for the session, it would also sweep the
+    runs that later modules create in the shared storage for their own scripted reconcilers, and
+    fail them against the real backend first (a race that once failed tests/exports)."""
     loop = Periodic("test-reconciler", RECONCILE_SECONDS, services.reconciler.run_once).start()
     yield loop
     loop.stop()
-    services.backend.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def clients(api_server, reconciler):
     args = (ResourceType.MULTI_SERVICE_RESOURCE, None, api_server.url, TEST_API_KEY)
     return {"datasets": DatasetClient(*args), "training": TrainingClient(*args),
             "evaluation": EvaluationClient(*args), "prediction": PredictionClient(*args)}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def register(services):
     """Upload a SampleDataset into a fresh folder and register it through the service."""
     container = services.storage.container(services.settings.datasets_container)
@@ -52,7 +54,7 @@ def register(services):
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def small_classification(register):
     """3 images per class for training, 3 per class for testing: trains in seconds."""
     return register(classification("train", per_class=3)), register(classification("test", per_class=3))
@@ -68,7 +70,7 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def trained_classifier(clients, small_classification):
     """A classifier trained once for the prediction tests: (model name, test SampleDataset)."""
     from cognitive_service_vision_model_customization_python_samples import (
@@ -88,7 +90,7 @@ def trained_classifier(clients, small_classification):
     return "e2e-predict-classifier", classification("test", per_class=3)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def url_api_server(make_settings, services):
     """A second API over the same storage with the local-development URL settings (http, loopback)."""
     from loupe.api.app import create_app
@@ -103,7 +105,7 @@ def url_api_server(make_settings, services):
     relaxed.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def trained_detector(clients, register):
     """A detector trained once on the sample detection set: (model name, test SampleDataset, test name)."""
     from cognitive_service_vision_model_customization_python_samples import (
