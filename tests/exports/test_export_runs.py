@@ -16,6 +16,7 @@ from loupe.exports.service import ExportService
 from loupe.jobs.backend import JobState, JobStatus
 from loupe.models.record import ModelRecord
 from loupe.reconcile import SUBMIT_GRACE
+from loupe.runner.export import BlobPackageCache
 from loupe.runs.record import RunStatus
 from tests.api.test_reconcile import ScriptedBackend
 
@@ -61,6 +62,24 @@ def test_only_succeeded_models_are_exported(services, unique_name):
     with pytest.raises(ServiceError) as excinfo:
         services.exports.create(name, "VAIDK")
     assert (excinfo.value.status, excinfo.value.target) == (400, "platform")
+
+
+def test_the_blob_package_cache_keeps_and_fetches_plain_names_only(services, unique_name, tmp_path):
+    """An export job's PackageCache: <model>/cache/<name> in the models container (onnx2tf's output:
+    docs/exports.md#the-conversion-cache); a name that is not a plain file name is refused on both
+    ways, and a miss leaves no file."""
+    container = services.storage.container(services.settings.models_container)
+    model = unique_name("cache")
+    cache = BlobPackageCache(container, f"{model}/cache/")
+    assert not cache.fetch("onnx2tf-a.zip", tmp_path / "miss") and not (tmp_path / "miss").exists()
+    kept = tmp_path / "kept.zip"
+    kept.write_bytes(bytes(range(256)) * 4096)
+    cache.keep("onnx2tf-a.zip", kept)
+    assert cache.fetch("onnx2tf-a.zip", tmp_path / "hit") and (tmp_path / "hit").read_bytes() == kept.read_bytes()
+    for bad in ("../escape.zip", "sub/x.zip", ".hidden", "", "x" * 200):
+        cache.keep(bad, kept)
+        assert not cache.fetch(bad, tmp_path / "bad") and not (tmp_path / "bad").exists()
+    assert [b.name for b in container.list_blobs(name_starts_with=model)] == [f"{model}/cache/onnx2tf-a.zip"]
 
 
 def test_the_reconciler_ends_export_runs_whose_job_is_gone(services, unique_name):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ STATIC_DETECTIONS = 100  # the static-shape graph's fixed top-k (TensorFlow, TFL
 
 _CV_STATUS = {"succeeded": "Done", "failed": "Failed"}
 # the module's fixtures train two models through the API and build 20 packages (each TensorFlow-family
-# package runs onnx2tf in its own export job): tens of minutes on two busy cores
+# package is its own export job; onnx2tf runs in the first of each model): tens of minutes on two busy cores
 pytestmark = pytest.mark.timeout(3600)
 
 
@@ -315,6 +316,16 @@ def test_a_package_that_cannot_be_built_ends_failed_with_its_reason(packages, ap
     listed = {(e.platform, e.flavor): e.status for e in trainer.get_exports(cv_detector.project_id,
                                                                            cv_detector.iteration_id)}
     assert listed[platform, flavor] == "Failed"
+
+
+def test_onnx2tf_ran_once_per_model(packages, services, cv_classifier, cv_detector):
+    """Every TensorFlow-family export job after a model's first unpacked the first's onnx2tf output
+    from the model's package cache (docs/exports.md#the-conversion-cache): one kept output per model,
+    under one key, so every job built the same package graph."""
+    container = services.storage.container(services.settings.models_container)
+    for model in (cv_classifier, cv_detector):
+        kept = [blob.name for blob in container.list_blobs(name_starts_with=f"{model.model}/cache/")]
+        assert len(kept) == 1 and re.fullmatch(rf"{model.model}/cache/onnx2tf-[0-9a-f]{{40}}\.zip", kept[0]), kept
 
 
 def test_every_platform_and_flavor_is_exercised():

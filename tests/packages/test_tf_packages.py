@@ -7,7 +7,9 @@ packages (its static-shape graph) are built and run end to end by tests/exports/
 only: onnx2tf takes minutes on a detector, and the suite pays for it once; here, its refusals."""
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -19,6 +21,7 @@ import onnx
 import pytest
 from PIL import Image
 from trainer.packages import PackageError, build_package, tf_package
+from trainer.packages.onnx_package import ONNX_PIXELS, package_graph, read_model_folder
 
 from loupe import sample_data
 from loupe.inference import load_predictor_from_folder
@@ -104,6 +107,74 @@ def _check_layout(info, folder: Path, model_files: set[str], flavor: str | None,
     assert (manifest["Platform"], manifest["Flavor"], manifest["DomainType"]) == (platform, flavor, "Classification")
     assert set(manifest["ModelFiles"]) == model_files
     return manifest
+
+
+class FolderCache:
+    """A PackageCache in a folder (the export job's is the model's blob folder)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        root.mkdir()
+
+    def fetch(self, name: str, dest: Path) -> bool:
+        if not (self.root / name).is_file():
+            return False
+        shutil.copyfile(self.root / name, dest)
+        return True
+
+    def keep(self, name: str, src: Path) -> None:
+        shutil.copyfile(src, self.root / name)
+
+
+def _tflite_of(zipped: Path) -> bytes:
+    with zipfile.ZipFile(zipped) as archive:
+        return archive.read("model.tflite")
+
+
+def test_onnx2tf_output_is_kept_in_the_package_cache_and_reused(classifier_folder, tmp_path, caplog):
+    """First in the module: its onnx2tf run is the one the module's other classifier packages reuse.
+    A kept output the converter cannot use is converted afresh once and replaced; a new process (an
+    export job: nothing in its memory) then builds from the kept output alone."""
+    key = hashlib.sha1(package_graph(read_model_folder(classifier_folder), ONNX_PIXELS).SerializeToString()).hexdigest()
+    name = f"onnx2tf-{key}.zip"
+    in_process = tf_package._tf_dir(key)
+    shutil.rmtree(in_process, ignore_errors=True)
+    cache = FolderCache(tmp_path / "cache")
+    with zipfile.ZipFile(cache.root / name, "w") as damaged:  # unpacks, but holds no TFLite to copy
+        damaged.writestr("saved_model.pb", b"not a SavedModel")
+    caplog.set_level(logging.INFO, logger=tf_package.__name__)
+    build_package(classifier_folder, tmp_path / "first.zip", "TensorFlow", "TensorFlowLite", cache=cache)
+    assert "did not convert" in caplog.text and "converting again" in caplog.text
+    with zipfile.ZipFile(cache.root / name) as kept:
+        assert {"saved_model.pb", "folded_float32.tflite", "folded_float16.tflite"} <= set(kept.namelist())
+    assert sorted(p.name for p in cache.root.iterdir()) == [name]
+
+    shutil.rmtree(in_process)  # as a new export job starts
+    caplog.clear()
+    build_package(classifier_folder, tmp_path / "second.zip", "TensorFlow", "TensorFlowLite", cache=cache)
+    assert "comes from the model's package cache" in caplog.text and "again" not in caplog.text
+    assert _tflite_of(tmp_path / "second.zip") == _tflite_of(tmp_path / "first.zip")
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for member, data in members.items():
+            archive.writestr(member, data)
+    return path
+
+
+@pytest.mark.parametrize("members", [None, {"../escape/saved_model.pb": b"x", "saved_model.pb": b"x"},
+                                     {"/abs/saved_model.pb": b"x"}, {"folded_float32.tflite": b"x"}],
+                         ids=["not-a-zip", "parent", "absolute", "no-saved-model"])
+def test_an_unusable_kept_output_is_a_miss_that_leaves_nothing(tmp_path, members):
+    archive = tmp_path / "kept.zip"
+    if members is None:
+        archive.write_bytes(b"PK\x03\x04 truncated")
+    else:
+        _zip(archive, members)
+    dest = tmp_path / "work" / "tf"
+    assert not tf_package._unpack(archive, dest)
+    assert not dest.exists() and not (tmp_path / "work" / "escape").exists() and not (tmp_path / "escape").exists()
 
 
 TF_KINDS = [("TensorFlowLite", "model.tflite", RUN_TFLITE), ("TensorFlowLiteFloat16", "model.tflite", RUN_TFLITE),

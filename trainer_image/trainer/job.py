@@ -10,7 +10,7 @@ from pathlib import Path
 from loupe.jobs.spec import JobSpec
 from loupe.runner import main as runner
 from loupe.runner.examples import LocalDataset
-from loupe.runner.export import PackageFailed
+from loupe.runner.export import PackageCache, PackageFailed
 from loupe.runner.training import JobContext, TrainedModel
 from trainer.recipes import get_recipe
 
@@ -36,13 +36,13 @@ def fit_job(spec: JobSpec, train: LocalDataset, context: JobContext) -> TrainedM
     return recipe.fit(train.images, train.labels, context=context, starting_point=starting_point, **extra)
 
 
-def package_job(model_folder: Path, out_zip: Path, platform: str, flavor: str | None) -> object:
+def package_job(model_folder: Path, out_zip: Path, platform: str, flavor: str | None, cache: PackageCache) -> object:
     """``loupe.runner.export.PackageFn``: the export package; a PackageError becomes the run's reason."""
     # onnx and openvino are imported here: a training job never needs them
     from trainer.packages import PackageError, build_package
 
     try:
-        return build_package(model_folder, out_zip, platform, flavor)
+        return build_package(model_folder, out_zip, platform, flavor, cache=cache)
     except PackageError as exc:
         raise PackageFailed(str(exc)) from None
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from trainer.packages import manifest as layout
 from trainer.packages.docker_package import docker_files
@@ -17,6 +18,9 @@ from trainer.packages.onnx_package import (
 )
 from trainer.packages.openvino_package import to_openvino
 from trainer.packages.tf_package import fix_detections, static_detector_source, to_coreml, to_tensorflow
+
+if TYPE_CHECKING:
+    from loupe.runner.export import PackageCache
 
 ONNX_MODEL_FILE = "model.onnx"
 FLOAT16 = "ONNXFloat16"
@@ -46,8 +50,11 @@ def _canonical(platform: str, flavor: str | None) -> tuple[str, str | None]:
     return name, flavors[flavor.lower()]
 
 
-def build_package(model_folder: Path, out_zip: Path, platform: str, flavor: str | None = None) -> PackageInfo:
-    """Write the ``platform``/``flavor`` package of the Loupe model in ``model_folder`` to ``out_zip``.
+def build_package(model_folder: Path, out_zip: Path, platform: str, flavor: str | None = None,
+                  cache: PackageCache | None = None) -> PackageInfo:
+    """Write the ``platform``/``flavor`` package of the Loupe model in ``model_folder`` to ``out_zip``;
+    ``cache`` is the model's package cache (an export job's: the TensorFlow-family conversions keep
+    onnx2tf's output there).
 
     Raises PackageError for an unknown platform or flavor, an unusable model folder, or a
     converter failure.
@@ -75,7 +82,7 @@ def build_package(model_folder: Path, out_zip: Path, platform: str, flavor: str 
             fix_detections(model, k)
         else:
             model = package_graph(src, ONNX_PIXELS)
-        converted = (to_tensorflow if platform == "TensorFlow" else to_coreml)(model, src.labels, flavor)
+        converted = (to_tensorflow if platform == "TensorFlow" else to_coreml)(model, src.labels, flavor, cache)
         files = converted.files
     domain = "ObjectDetection" if src.is_detector else "Classification"
     data = layout.manifest(name=src.name, domain=domain, platform=platform, flavor=flavor,

@@ -7,22 +7,36 @@ their own virtual environment (``make install`` makes ``.venv-convert``; the tra
 ``trainer_image/convert/convert_tool.py``. Its failure becomes a PackageError with its one-line
 reason, which ends the export job Failed. A detector is converted from its static-shape graph
 (``static_detector_source``), not from model.onnx.
+
+onnx2tf is the slow step (45 s for a classifier, minutes for a detector), and every package of the
+family starts from its output: it is kept in the model's package cache as ``onnx2tf-<SHA-1 of the
+package ONNX>.zip``, so the model's next TensorFlow, TFLite or CoreML export skips it
+(docs/exports.md#the-conversion-cache).
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shutil
 import subprocess
 import tempfile
+import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import onnx
 
 from loupe.artifacts import DETECTOR_WEIGHTS_FILE
 from trainer.packages.manifest import PackageError
 from trainer.packages.onnx_package import LoupeModel
+
+if TYPE_CHECKING:
+    from loupe.runner.export import PackageCache
+
+log = logging.getLogger(__name__)
 
 CONVERT_PYTHON_ENV = "LOUPE_CONVERT_PYTHON"
 CONVERT_TIMEOUT_ENV = "LOUPE_CONVERT_TIMEOUT_SECONDS"
@@ -35,17 +49,75 @@ SAVED_MODEL_MAIN = "saved_model.pb"
 TFLITE_FILE = "model.tflite"
 COREML_PACKAGE = "model.mlpackage"
 
-# onnx2tf's output (the slow step: ~45 s) by the SHA-1 of the package ONNX, kept for the life of the
-# process: the packages of one model after the first (tests, a job building several) skip it
+# onnx2tf's output by the SHA-1 of the package ONNX, also kept for the life of the process: a
+# process building several packages of one model (tests) reads the package cache once
 _TF_DIRS: dict[str, Path] = {}
 _KEPT: list[tempfile.TemporaryDirectory] = []
+MAX_CACHED_BYTES = 4 << 30  # a kept onnx2tf output unpacks to at most this (Lite0: ~60 MB; a detector more)
 
 
-def _tf_dir(model_bytes: bytes) -> Path:
+def _tf_dir(key: str) -> Path:
     if not _KEPT:
         _KEPT.append(tempfile.TemporaryDirectory(prefix="loupe-onnx2tf-"))  # removed when the process ends
-    key = hashlib.sha1(model_bytes).hexdigest()
     return _TF_DIRS.setdefault(key, Path(_KEPT[0].name) / key)
+
+
+def _cache_name(key: str) -> str:
+    return f"onnx2tf-{key}.zip"
+
+
+def _unpack(archive: Path, dest: Path) -> bool:  # convert_tool.py reuses a folder with a saved_model.pb
+    """The kept onnx2tf output into ``dest`` (absent before); False, leaving nothing, when the
+    archive is unusable: not a zip, a member outside the folder, or too large unpacked."""
+    try:
+        with zipfile.ZipFile(archive) as kept:
+            members = kept.infolist()
+            if sum(m.file_size for m in members) > MAX_CACHED_BYTES:
+                raise ValueError("too large")
+            for member in members:
+                parts = PurePosixPath(member.filename).parts
+                if member.filename.startswith("/") or ".." in parts or "\\" in member.filename:
+                    raise ValueError(f"unsafe member {member.filename!r}")
+            kept.extractall(dest)
+        if not (dest / SAVED_MODEL_MAIN).is_file():
+            raise ValueError("no SavedModel")
+        return True
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        log.warning("the kept onnx2tf output is unusable (%s): converting again", exc)
+        shutil.rmtree(dest, ignore_errors=True)
+        return False
+
+
+def _pack(folder: Path, archive: Path) -> None:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as out:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                out.write(path, path.relative_to(folder).as_posix())
+
+
+def _from_cache(key: str, tf_dir: Path, cache: PackageCache | None) -> bool:
+    """onnx2tf's output for ``key`` in ``tf_dir`` from this process or the model's package cache."""
+    if (tf_dir / SAVED_MODEL_MAIN).is_file():
+        return True
+    if cache is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="loupe-onnx2tf-fetch-") as tmp:
+        archive = Path(tmp) / "kept.zip"
+        if not cache.fetch(_cache_name(key), archive):
+            return False
+        hit = _unpack(archive, tf_dir)
+    if hit:
+        log.info("onnx2tf's output for this graph comes from the model's package cache")
+    return hit
+
+
+def _keep(key: str, tf_dir: Path, cache: PackageCache | None) -> None:
+    if cache is None or not (tf_dir / SAVED_MODEL_MAIN).is_file():
+        return
+    with tempfile.TemporaryDirectory(prefix="loupe-onnx2tf-keep-") as tmp:
+        archive = Path(tmp) / "kept.zip"
+        _pack(tf_dir, archive)
+        cache.keep(_cache_name(key), archive)
 
 
 @dataclass(frozen=True)
@@ -75,27 +147,40 @@ def _reason(stderr: str, stdout: str) -> str:
     return tail[-1][:400]
 
 
-def run_converter(model: onnx.ModelProto, labels: list[str], target: str) -> dict[str, bytes]:
-    """The files convert_tool.py writes for ``target``, by their path relative to its output folder."""
+def run_converter(model: onnx.ModelProto, labels: list[str], target: str,
+                  cache: PackageCache | None = None) -> dict[str, bytes]:
+    """The files convert_tool.py writes for ``target``, by their path relative to its output folder;
+    onnx2tf's output comes from and goes to ``cache`` (the model's package cache) when given."""
     python = convert_python()
     timeout = float(os.environ.get(CONVERT_TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+    data = model.SerializeToString()
+    key = hashlib.sha1(data).hexdigest()
+    tf_dir = _tf_dir(key)
+    reused = _from_cache(key, tf_dir, cache)
     with tempfile.TemporaryDirectory(prefix="loupe-tf-package-") as tmp:
         folder = Path(tmp)
-        data = model.SerializeToString()
         (folder / "package.onnx").write_bytes(data)
         (folder / "labels.json").write_text(json.dumps(labels))
         command = [str(python), str(TOOL), "--onnx", str(folder / "package.onnx"), "--target", target,
-                   "--labels", str(folder / "labels.json"), "--out", str(folder / "out"),
-                   "--tf-dir", str(_tf_dir(data))]
+                   "--labels", str(folder / "labels.json"), "--out", str(folder / "out"), "--tf-dir", str(tf_dir)]
         # TF's and onnx2tf's chatter stays out of the job's log; TF_CPP_MIN_LOG_LEVEL quietens C++
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
         try:
             done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout,
                                   check=False)
+            if done.returncode != 0 and reused:  # a kept output the converter cannot use: convert afresh once
+                log.warning("the kept onnx2tf output did not convert (%s): converting again",
+                            _reason(done.stderr, done.stdout))
+                shutil.rmtree(tf_dir, ignore_errors=True)
+                reused = False
+                done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
+                                      timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise PackageError(f"{target} conversion did not finish within {timeout:.0f} s") from None
         if done.returncode != 0:
             raise PackageError(f"{target} conversion failed: {_reason(done.stderr, done.stdout)}")
+        if not reused:
+            _keep(key, tf_dir, cache)
         out = folder / "out"
         return {p.relative_to(out).as_posix(): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
 
@@ -138,16 +223,18 @@ def fix_detections(model: onnx.ModelProto, k: int) -> None:
                 dim.dim_value = k
 
 
-def to_tensorflow(model: onnx.ModelProto, labels: list[str], flavor: str | None) -> Converted:
+def to_tensorflow(model: onnx.ModelProto, labels: list[str], flavor: str | None,
+                  cache: PackageCache | None = None) -> Converted:
     """SavedModel (flavor None, TensorFlowNormal, TensorFlowSavedModel) or model.tflite."""
     if flavor in ("TensorFlowLite", "TensorFlowLiteFloat16"):
-        files = run_converter(model, labels, "tflite_fp16" if flavor == "TensorFlowLiteFloat16" else "tflite")
+        files = run_converter(model, labels, "tflite_fp16" if flavor == "TensorFlowLiteFloat16" else "tflite", cache)
         return Converted(files, TFLITE_FILE)
-    files = run_converter(model, labels, "saved_model")
+    files = run_converter(model, labels, "saved_model", cache)
     return Converted(_first(files, SAVED_MODEL_MAIN), SAVED_MODEL_MAIN)
 
 
-def to_coreml(model: onnx.ModelProto, labels: list[str], flavor: str | None) -> Converted:
+def to_coreml(model: onnx.ModelProto, labels: list[str], flavor: str | None,
+              cache: PackageCache | None = None) -> Converted:
     """model.mlpackage/... (an ML program; float16 compute for CoreMLFloat16)."""
-    files = run_converter(model, labels, "coreml_fp16" if flavor == "CoreMLFloat16" else "coreml")
+    files = run_converter(model, labels, "coreml_fp16" if flavor == "CoreMLFloat16" else "coreml", cache)
     return Converted(files, COREML_PACKAGE)
