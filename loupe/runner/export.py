@@ -61,12 +61,10 @@ class BlobPackageCache:
             with dest.open("wb") as out:
                 self.container.download_blob(self._blob(name)).readinto(out)
             return True
-        except ResourceNotFoundError:
-            dest.unlink(missing_ok=True)
-            return False
-        except Exception as exc:  # a cache that cannot be read is a miss
-            log.warning("the package cache's %s could not be read (%s): building without it", name,
-                        type(exc).__name__)
+        except Exception as exc:  # a cache that cannot be read is a miss, as is one never kept
+            if not isinstance(exc, ResourceNotFoundError):
+                log.warning("the package cache's %s could not be read (%s): building without it", name,
+                            type(exc).__name__)
             dest.unlink(missing_ok=True)
             return False
 

@@ -53,7 +53,8 @@ COREML_PACKAGE = "model.mlpackage"
 # process building several packages of one model (tests) reads the package cache once
 _TF_DIRS: dict[str, Path] = {}
 _KEPT: list[tempfile.TemporaryDirectory] = []
-MAX_CACHED_BYTES = 4 << 30  # a kept onnx2tf output unpacks to at most this (Lite0: ~60 MB; a detector more)
+# a kept onnx2tf output unpacks to at most this (the sample Lite0 classifier's zips to 31 MB)
+MAX_CACHED_BYTES = 4 << 30
 
 
 def _tf_dir(key: str) -> Path:
@@ -66,9 +67,12 @@ def _cache_name(key: str) -> str:
     return f"onnx2tf-{key}.zip"
 
 
-def _unpack(archive: Path, dest: Path) -> bool:  # convert_tool.py reuses a folder with a saved_model.pb
+def _unpack(archive: Path, dest: Path) -> bool:
     """The kept onnx2tf output into ``dest`` (absent before); False, leaving nothing, when the
-    archive is unusable: not a zip, a member outside the folder, or too large unpacked."""
+    archive is unusable: not a zip, a member outside the folder, too large unpacked, or no
+    saved_model.pb (convert_tool.py reuses a folder that has one). The dataset twin of these checks,
+    loupe.formats.bounds.extract_zip, is out of the trainer's reach: the import contracts keep
+    loupe.formats from it, and that package needs globox, which the trainer image does not install."""
     try:
         with zipfile.ZipFile(archive) as kept:
             members = kept.infolist()
@@ -165,16 +169,18 @@ def run_converter(model: onnx.ModelProto, labels: list[str], target: str,
                    "--labels", str(folder / "labels.json"), "--out", str(folder / "out"), "--tf-dir", str(tf_dir)]
         # TF's and onnx2tf's chatter stays out of the job's log; TF_CPP_MIN_LOG_LEVEL quietens C++
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": ""}
-        try:
-            done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout,
+        def convert() -> subprocess.CompletedProcess:
+            return subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout,
                                   check=False)
+
+        try:
+            done = convert()
             if done.returncode != 0 and reused:  # a kept output the converter cannot use: convert afresh once
                 log.warning("the kept onnx2tf output did not convert (%s): converting again",
                             _reason(done.stderr, done.stdout))
                 shutil.rmtree(tf_dir, ignore_errors=True)
                 reused = False
-                done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True,
-                                      timeout=timeout, check=False)
+                done = convert()
         except subprocess.TimeoutExpired:
             raise PackageError(f"{target} conversion did not finish within {timeout:.0f} s") from None
         if done.returncode != 0:
