@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTRACTS = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
 # what the trainer may import from the core (everything else is in the trainer contract's forbidden list)
 TRAINER_MAY_IMPORT = ("loupe.runner", "loupe.jobs.spec", "loupe.artifacts", "loupe.preprocess", "loupe.imaging",
-                      "loupe.metrics", "loupe.errors", "loupe.enums", "loupe.budget")
+                      "loupe.archives", "loupe.metrics", "loupe.errors", "loupe.enums", "loupe.budget")
 MAX_FUNCTION_LINES = 100
 
 

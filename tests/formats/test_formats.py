@@ -155,6 +155,21 @@ def test_zip_bomb_is_refused_before_extracting(tmp_path: Path) -> None:
         convert(archive, tmp_path / "out", small)
 
 
+def test_a_damaged_zip_entry_is_a_format_error(tmp_path: Path) -> None:
+    # the archive's central directory is intact; one stored entry's bytes are not (its CRC fails)
+    payload = b"not an image but long enough to be found " * 8
+    archive = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("images/a.jpg", DETECTION.images["images/det_0001.jpg"])
+        zf.writestr("images/b.jpg", payload)
+    data = archive.read_bytes()
+    at = data.index(payload)
+    archive.write_bytes(data[:at] + b"X" + data[at + 1:])
+    with pytest.raises(FormatError, match=r"zip entry 'images/b.jpg': cannot be read \(Bad CRC-32"):
+        convert(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_empty_folder(tmp_path: Path) -> None:
     (tmp_path / "src").mkdir()
     with pytest.raises(FormatError, match=r"src: the folder holds no files"):

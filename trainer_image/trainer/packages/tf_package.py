@@ -24,11 +24,12 @@ import subprocess
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import onnx
 
+from loupe.archives import ZipLimits, extract_zip
 from loupe.artifacts import DETECTOR_WEIGHTS_FILE
 from trainer.packages.manifest import PackageError
 from trainer.packages.onnx_package import LoupeModel
@@ -53,8 +54,9 @@ COREML_PACKAGE = "model.mlpackage"
 # process building several packages of one model (tests) reads the package cache once
 _TF_DIRS: dict[str, Path] = {}
 _KEPT: list[tempfile.TemporaryDirectory] = []
-# a kept onnx2tf output unpacks to at most this (the sample Lite0 classifier's zips to 31 MB)
-MAX_CACHED_BYTES = 4 << 30
+# a kept onnx2tf output unpacks to at most 4 GiB (the sample Lite0 classifier's zips to 31 MB) in a
+# few dozen files; float weights barely compress, so the datasets' bomb ratio fits it too
+CACHE_ZIP_LIMITS = ZipLimits(max_entries=10_000, max_uncompressed_bytes=4 << 30, max_compression_ratio=200)
 
 
 def _tf_dir(key: str) -> Path:
@@ -69,24 +71,15 @@ def _cache_name(key: str) -> str:
 
 def _unpack(archive: Path, dest: Path) -> bool:
     """The kept onnx2tf output into ``dest`` (absent before); False, leaving nothing, when the
-    archive is unusable: not a zip, a member outside the folder, too large unpacked, or no
-    saved_model.pb (convert_tool.py reuses a folder that has one). The dataset twin of these checks,
-    loupe.formats.bounds.extract_zip, is out of the trainer's reach: the import contracts keep
-    loupe.formats from it, and that package needs globox, which the trainer image does not install."""
+    archive is unusable: what loupe/archives.py refuses (not a zip, a member outside the folder,
+    too large unpacked, a bomb, a damaged entry) or no saved_model.pb (convert_tool.py reuses a
+    folder that has one)."""
     try:
-        with zipfile.ZipFile(archive) as kept:
-            members = kept.infolist()
-            if sum(m.file_size for m in members) > MAX_CACHED_BYTES:
-                raise ValueError("too large")
-            for member in members:
-                parts = PurePosixPath(member.filename).parts
-                if member.filename.startswith("/") or ".." in parts or "\\" in member.filename:
-                    raise ValueError(f"unsafe member {member.filename!r}")
-            kept.extractall(dest)
+        extract_zip(archive, dest, CACHE_ZIP_LIMITS)
         if not (dest / SAVED_MODEL_MAIN).is_file():
             raise ValueError("no SavedModel")
         return True
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError) as exc:  # UnsafeArchive is a ValueError
         log.warning("the kept onnx2tf output is unusable (%s): converting again", exc)
         shutil.rmtree(dest, ignore_errors=True)
         return False
