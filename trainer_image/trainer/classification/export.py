@@ -40,6 +40,7 @@ def export_classifier(
     if progress:
         progress("exporting", 97.5, "writing the ONNX model")
     model = copy.deepcopy(result.model).to("cpu").float().eval()
+    model.channels_last = False  # the graph is traced as the plain NCHW network
     height, width = pre.size
     example = torch.from_numpy(np.ascontiguousarray(result.check_inputs[:1], dtype=np.float32))
     model_path = out_dir / MODEL_FILE

@@ -7,12 +7,17 @@ short of time simply trains on fewer views, and a resumed run continues with the
 
 from __future__ import annotations
 
+import io
+import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import onnxruntime as ort
 import torch
+from torch import nn
 
 from loupe.artifacts import Preprocessing
 from loupe.runner.examples import Example
@@ -21,6 +26,47 @@ from trainer.classification.checkpoint import RunCheckpoints
 from trainer.classification.data import load_image
 from trainer.classification.model import ClassifierNet
 from trainer.errors import Cancelled, ImagesRejected
+
+log = logging.getLogger(__name__)
+ONNX_OPSET = 17
+
+
+class FrozenPart:
+    """The frozen part of the network (images -> boundary maps) as the trainer runs it: on a CPU,
+    an onnxruntime session of its exported graph, which fuses BatchNorm and the activations into
+    the convolutions and ran EfficientNet-Lite0's frozen part 3.5x faster than torch did in NHWC
+    and 6.8x faster than in NCHW (docs/training.md#speed); on a GPU, or when the graph cannot be
+    exported, the torch modules. Its weights never change during a run, so one export serves it."""
+
+    def __init__(self, model: ClassifierNet, pre: Preprocessing, device: torch.device) -> None:
+        self.model, self.device = model, device
+        self.session = _session(model, pre) if device.type == "cpu" else None
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """[N,3,H,W] float32 on the device -> the boundary maps, float32 on the device."""
+        if self.session is None or images.shape[0] == 0:
+            return self.model.frozen(images)
+        out = self.session.run(None, {"images": np.ascontiguousarray(images.numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(out)
+
+
+def _session(model: ClassifierNet, pre: Preprocessing) -> ort.InferenceSession | None:
+    height, width = pre.size
+    graph = io.BytesIO()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+            torch.onnx.export(nn.Sequential(*model.stages[: model.tail_start]).eval(),
+                              (torch.zeros(1, 3, height, width),), graph, dynamo=False, opset_version=ONNX_OPSET,
+                              input_names=["images"], output_names=["boundary"],
+                              dynamic_axes={"images": {0: "batch"}, "boundary": {0: "batch"}})
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # the trainer's thread setting
+        options.inter_op_num_threads = 1
+        return ort.InferenceSession(graph.getvalue(), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - any backbone the exporter or onnxruntime refuses runs in torch
+        log.warning("the frozen part runs in torch (%s: %s)", type(exc).__name__, exc)
+        return None
 
 
 def draft_size(pre: Preprocessing) -> tuple[int, int]:
@@ -39,7 +85,7 @@ class ExtractionReport:
 class ViewExtractor:
     def __init__(
         self,
-        model: ClassifierNet,
+        frozen: FrozenPart,
         pre: Preprocessing,
         device: torch.device,
         *,
@@ -48,7 +94,7 @@ class ViewExtractor:
         should_stop: Callable[[], bool],
         pooled: bool = False,
     ) -> None:
-        self.model = model
+        self.frozen = frozen
         self.pre = pre
         self.device = device
         self.seed = seed
@@ -60,10 +106,10 @@ class ViewExtractor:
 
     @torch.no_grad()  # not inference_mode: fine-tuning reads these tensors under autograd
     def boundary(self, inputs: np.ndarray) -> torch.Tensor:
-        x = self.model.frozen(torch.from_numpy(inputs).to(self.device))
+        x = self.frozen(torch.from_numpy(inputs).to(self.device))
         if self.pooled:
             x = x.mean(dim=(2, 3), keepdim=True)
-        return x.to("cpu", torch.float16)
+        return x.to("cpu", torch.float16).contiguous()  # the cache and its checkpoints stay NCHW
 
     def one_view(
         self,

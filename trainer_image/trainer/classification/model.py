@@ -32,17 +32,23 @@ class ClassifierNet(nn.Module):
         self.multilabel = multilabel
         # the signed square root: chosen with the head (trainer.classification.selection)
         self.power = power
+        # NHWC activations while training on a CPU: the tail's depthwise and 1x1 convolutions train
+        # about 1.4x faster there (docs/training.md#speed); export traces the plain NCHW network
+        self.channels_last = False
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.dim() == 4 else x
 
     def frozen(self, images: torch.Tensor) -> torch.Tensor:
         """The part whose outputs are cached: images -> boundary feature map."""
-        x = images
+        x = self._layout(images)
         for stage in self.stages[: self.tail_start]:
             x = stage(x)
         return x
 
     def pooled(self, boundary: torch.Tensor) -> torch.Tensor:
         """Boundary map -> [N,D] pooled features, before normalisation."""
-        x = boundary
+        x = self._layout(boundary)
         for stage in self.stages[self.tail_start :]:
             x = stage(x)
         return x.mean(dim=(2, 3))

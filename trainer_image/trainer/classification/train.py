@@ -47,7 +47,7 @@ from loupe.runner.examples import Example
 from trainer.budget import check_budget
 from trainer.classification.checkpoint import PassProgress, PassResult, RunCheckpoints, RunState
 from trainer.classification.data import fingerprint, load_image, targets_array, validate_examples
-from trainer.classification.features import ViewExtractor, draft_size, extract
+from trainer.classification.features import FrozenPart, ViewExtractor, draft_size, extract
 from trainer.classification.finetune import FinetuneConfig, Finetuner, FinetuneState
 from trainer.classification.model import ClassifierNet
 from trainer.classification.options import TrainOptions
@@ -101,14 +101,15 @@ def _cpu_threads(requested: int | None) -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _probe(model: ClassifierNet, pre: Preprocessing, device: torch.device, finetune: bool) -> _Timing:
+def _probe(model: ClassifierNet, frozen: FrozenPart, pre: Preprocessing, device: torch.device,
+           finetune: bool) -> _Timing:
     """Measure this machine: a few dummy images through the frozen part and a tail step."""
     height, width = pre.size
     with torch.inference_mode():
-        model.frozen(torch.zeros(1, 3, height, width, device=device))
+        frozen(torch.zeros(1, 3, height, width, device=device))
         x = torch.zeros(4, 3, height, width, device=device)
         start = time.perf_counter()
-        boundary = model.frozen(x)
+        boundary = frozen(x)
         _sync(device)
         frozen = (time.perf_counter() - start) / 4
     tail = 0.0
@@ -233,12 +234,14 @@ class _ClassifierRun:
         )
         head = nn.Linear(net.feature_dim, self.num_classes)
         model = ClassifierNet(net.stages, tail_start, head, multilabel=self.multilabel).to(self.device).eval()
+        model.channels_last = self.device.type == "cpu"  # measured on CPUs only (docs/training.md#speed)
         for parameter in model.parameters():
             parameter.requires_grad_(False)
         for parameter in [*model.tail_parameters(), *model.head.parameters()]:
             parameter.requires_grad_(True)
         self.model = model
         self.pristine = {k: v.clone() for k, v in model.state_dict().items()}
+        self.frozen = FrozenPart(model, self.pre, self.device)
 
     def _plan(self) -> None:
         """The hold-out split, the budget check, views per image, and the checkpointed state."""
@@ -248,7 +251,7 @@ class _ClassifierRun:
         self.train_idx, self.hold_idx = holdout_split(self.train, self.num_classes, ctx.seed,
                                                       fraction=opts.holdout_fraction)
         n_eval = len(self.hold_idx) + (len(self.holdout) if self.holdout is not None else 0)
-        self.timing = _probe(self.model, self.pre, self.device, not self.linear_only)
+        self.timing = _probe(self.model, self.frozen, self.pre, self.device, not self.linear_only)
         now = time.monotonic()
         # the shortest useful run: one view of every image, a linear head, evaluation and export
         shortest = opts.export_reserve_seconds + (n + n_eval) * self.timing.frozen * 1.5 + 2.0
@@ -292,7 +295,7 @@ class _ClassifierRun:
         """[N, V, ...] float16 boundary maps of every view of every training image."""
         t_phase = time.monotonic()
         opts, stats, views = self.opts, self.stats, self.state.views
-        extractor = ViewExtractor(self.model, self.pre, self.device, seed=self.ctx.seed,
+        extractor = ViewExtractor(self.frozen, self.pre, self.device, seed=self.ctx.seed,
                                   batch_size=opts.extraction_batch, should_stop=self.ctx.should_stop,
                                   pooled=self.linear_only)
         planned = len(self.train) * views
@@ -506,7 +509,7 @@ class _ClassifierRun:
             held = [self.train[i] for i in self.hold_idx]
             self.progress.report("evaluating", percent, f"{len(held)} held-out images", force=True)
             self.split_logits = torch.from_numpy(_scores(
-                self.model, held, self.pre, self.device, self.opts.extraction_batch,
+                self.model, self.frozen, held, self.pre, self.device, self.opts.extraction_batch,
                 tick=lambda done: self.progress.report("evaluating", percent, f"{done}/{len(held)} images"),
                 logits=True))
             record.holdout_scores = self.split_logits
@@ -525,7 +528,7 @@ class _ClassifierRun:
         result: HoldoutPredictions | None = None
         if holdout is not None and holdout:
             self.progress.report("evaluating", 96.0, f"{len(holdout)} hold-out images", force=True)
-            scores = _scores(self.model, holdout, self.pre, self.device, self.opts.extraction_batch,
+            scores = _scores(self.model, self.frozen, holdout, self.pre, self.device, self.opts.extraction_batch,
                              tick=lambda done: self.progress.report("evaluating", 96.0,
                                                                     f"{done}/{len(holdout)} images"))
             result = HoldoutPredictions(list(holdout), scores,
@@ -537,7 +540,7 @@ class _ClassifierRun:
             result = self._estimate(self.hold_idx, self.split_logits,
                                     np.arange(len(self.hold_idx)) % MAX_FOLDS, "split", SPLIT_PRIOR_PER_IMAGE)
         else:
-            scores = _scores(self.model, self.train, self.pre, self.device, self.opts.extraction_batch)
+            scores = _scores(self.model, self.frozen, self.train, self.pre, self.device, self.opts.extraction_batch)
             result = HoldoutPredictions(list(self.train), scores,
                                         targets_array(self.train, self.num_classes, self.multilabel), "training")
         if result is not None:
@@ -642,6 +645,7 @@ def _pooled(model: ClassifierNet, maps: torch.Tensor, device: torch.device, batc
 @torch.inference_mode()
 def _scores(
     model: ClassifierNet,
+    frozen: FrozenPart,
     examples: Sequence[Example],
     pre: Preprocessing,
     device: torch.device,
@@ -656,7 +660,8 @@ def _scores(
             [to_input(load_image(e, draft_size(pre)), pre)[0] for e in examples[lo : lo + batch]]
         )
         x = torch.from_numpy(inputs).to(device)
-        y = model.logits_from_boundary(model.frozen(x)) if logits else model(x)
+        y = model.logits_from_boundary(frozen(x))
+        y = y if logits else model.activation(y)
         out.append(y.float().cpu().numpy())
         tick(lo + len(inputs))
     return np.concatenate(out) if out else np.zeros((0, model.head.out_features), dtype=np.float32)
