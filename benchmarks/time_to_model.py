@@ -21,6 +21,7 @@ from _stack import SHARED, BenchStack, shared_files
 from loupe.sample_data import classification
 
 GOAL_SECONDS = 60.0
+SAMPLE_GOAL_SECONDS = 30.0  # issue 13: the sample classifier, PUT to succeeded
 # a 2-shot set under the 1-hour budget: done in minutes, not the hour
 TWO_SHOT_GOAL_SECONDS = 600.0
 
@@ -61,7 +62,7 @@ def main() -> None:
     with BenchStack() as stack:
         sample = classification("train", per_class=5)
         stack.register("sample-shapes", "imageClassification", sample.files())
-        rows += run_case(stack, "sample (4 classes x 5)", "sample-shapes", args.repeat)
+        rows += run_case(stack, "sample (4 classes x 5)", "sample-shapes", args.repeat, goal=SAMPLE_GOAL_SECONDS)
         hemlock = SHARED / "hemlock_cherry"
         if hemlock.exists():
             stack.register("hemlock-5shot", "imageClassification", shared_files(hemlock, "train_5shot.json"))
