@@ -39,9 +39,14 @@ def test_classifier_package_agrees_with_loupe(classifier_folder, tmp_path, platf
     sample = np.concatenate([consumer.predict(im)["model_output"] for im in images]).astype(np.float64)
     same_pixels = np.concatenate([consumer.predict(im, Image.BILINEAR)["model_output"] for im in images])
     agree = int((sample.argmax(1) == reference.argmax(1)).sum())
-    print(f"\nclassifier {platform}/{flavor}: top tag {agree}/{len(images)}, max |diff| sample resize "
-          f"{np.abs(sample - reference).max():.4f}, Loupe's resize {np.abs(same_pixels - reference).max():.5f}")
-    assert agree >= len(images) - (0 if flavor is None and platform == "ONNX" else 1)
+    exact = int((same_pixels.argmax(1) == reference.argmax(1)).sum())
+    print(f"\nclassifier {platform}/{flavor}: top tag {agree}/{len(images)} sample resize, {exact}/{len(images)} "
+          f"Loupe's; max |diff| sample resize {np.abs(sample - reference).max():.4f}, "
+          f"Loupe's resize {np.abs(same_pixels - reference).max():.5f}")
+    # the same pixels give the same top tag; the samples' resize (PIL's default filter, not Loupe's
+    # bilinear) feeds other pixels, which may flip one image that lies near a decision boundary
+    assert exact == len(images)
+    assert agree >= len(images) - 1
     # fp16 keeps ~3 significant digits per layer; the calibration temperature folded into the head
     # (T < 1 sharpens) scales the logit error before the softmax, so a probability moves by up to ~1e-2
     assert np.abs(same_pixels - reference).max() < (FP16_TOLERANCE if flavor else 1e-4)

@@ -200,10 +200,13 @@ def test_classifier_tensorflow_package_agrees_with_loupe(classifier_folder, clas
         scores[feed] = np.load(tmp_path / f"{feed}.npy").astype(np.float64)
     assert described["shape"] == [1, SIDE, SIDE, 3] and described["dtype"] == "float32"
     agree = int((scores["sample"].argmax(1) == reference.argmax(1)).sum())
+    same_top = int((scores["bilinear"].argmax(1) == reference.argmax(1)).sum())
     exact = np.abs(scores["bilinear"] - reference).max()
-    print(f"\nclassifier TensorFlow/{flavor}: top tag {agree}/{len(reference)}, max |diff| sample resize "
+    print(f"\nclassifier TensorFlow/{flavor}: top tag {agree}/{len(reference)} sample resize, "
+          f"{same_top}/{len(reference)} Loupe's; max |diff| sample resize "
           f"{np.abs(scores['sample'] - reference).max():.4f}, Loupe's resize {exact:.5f}")
-    assert agree == len(reference)
+    # as tests/packages/test_packages.py: the samples' resize may flip one near-boundary image
+    assert same_top == len(reference) and agree >= len(reference) - 1
     assert exact < (FP16_TOLERANCE if flavor == "TensorFlowLiteFloat16" else 1e-4)
 
 
