@@ -1,9 +1,9 @@
 """Fine-tuning of the backbone's tail and the linear head on cached boundary features.
 
-One-cycle learning rate (warm-up, cosine decay), AdamW, optional label smoothing (off by
-default: options.py), BatchNorm statistics frozen. Each epoch draws one random augmented view per
-image. The batch order of epoch e is a pure function of (seed, pass, e), so a run resumed at any
-step continues exactly where the interrupted one was. A non-finite loss rolls back to the last good state with a smaller
+One-cycle learning rate (warm-up, cosine decay), AdamW, label smoothing, BatchNorm statistics
+frozen. Each epoch draws one random augmented view per image. The batch order of epoch e is a
+pure function of (seed, pass, e), so a run resumed at any step continues exactly where the
+interrupted one was. A non-finite loss rolls back to the last good state with a smaller
 learning rate; after MAX_RECOVERIES the run is declared diverged.
 """
 
