@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # --- read by the trainer; the job backends forward them from the host to every run
     # CPU threads per trainer (None: every CPU it may use); 1 suits a shared development machine
     trainer_threads: int | None = Field(default=None, ge=1)
+    # caps a detector run on a CPU at this many iterations (None: the recipe's schedule); for a slow
+    # machine, and the test suite (docs/training.md#detectors); GPU runs ignore it
+    detector_cpu_max_iterations: int | None = Field(default=None, ge=1)
     # where the trainer finds ImageNet backbones / COCO detector weights (<name>.pth); the trainer
     # image bakes its own in, so only the local backend forwards these
     backbone_weights_dir: str | None = None

@@ -13,6 +13,10 @@ from loupe.local.azurite import Azurite
 from loupe.settings import Settings
 
 TEST_API_KEY = "test-key-0123456789"
+# Detectors trained through the API stop at this many iterations (the CPU recipe runs 100): the
+# tests check flows and agreement, not accuracy (benchmarks/detection_quality.py does), and a
+# detector was the suite's longest wait (docs/training.md#detectors)
+TEST_DETECTOR_CPU_ITERATIONS = 50
 
 # Tests must not pick up a developer's environment.
 for _name in [n for n in os.environ if n.startswith("LOUPE_")]:
@@ -29,7 +33,8 @@ def azurite() -> Iterator[Azurite]:
 @pytest.fixture(scope="session")
 def make_settings(azurite):
     def make(**overrides) -> Settings:
-        values = dict(storage_connection_string=azurite.connection_string, api_keys=[TEST_API_KEY])
+        values = dict(storage_connection_string=azurite.connection_string, api_keys=[TEST_API_KEY],
+                      detector_cpu_max_iterations=TEST_DETECTOR_CPU_ITERATIONS)
         values.update(overrides)
         return Settings(**values)
 

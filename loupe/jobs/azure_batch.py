@@ -270,8 +270,9 @@ class AzureBatchBackend:
         s = self._settings
         client_id = self._required("batch_node_identity_client_id")
         trainer = {}  # the trainer's own settings; the weights folders are the image's, not the host's
-        if s.trainer_threads is not None:
-            trainer[_env_name("trainer_threads")] = str(s.trainer_threads)
+        for name in ("trainer_threads", "detector_cpu_max_iterations"):
+            if getattr(s, name) is not None:
+                trainer[_env_name(name)] = str(getattr(s, name))
         return {
             JOB_SPEC_ENV: f"{s.models_container}/{spec_blob}",
             _env_name("storage_blob_uri"): self._blob_service_uri(),

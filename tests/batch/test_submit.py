@@ -299,10 +299,12 @@ def test_importing_the_backend_does_not_import_azure_identity():
 
 
 def test_the_hosts_trainer_threads_reach_the_task(settings: Settings, spec: JobSpec, transport, credential):
-    threaded = settings.model_copy(update={"trainer_threads": 4, "backbone_weights_dir": "/host/weights"})
+    threaded = settings.model_copy(update={"trainer_threads": 4, "backbone_weights_dir": "/host/weights",
+                                           "detector_cpu_max_iterations": 30})
     transport.answers = [(201, None), (201, None), (200, None)]
     AzureBatchBackend(threaded, client=batch_client(transport, credential)).submit(spec, spec.spec_blob)
     env = {e["name"]: e["value"] for e in transport.sent[1].body["environmentSettings"]}
     assert env["LOUPE_TRAINER_THREADS"] == "4"
+    assert env["LOUPE_DETECTOR_CPU_MAX_ITERATIONS"] == "30"
     # the image's own weights folders stay in force: a host path means nothing on a Batch node
     assert "LOUPE_BACKBONE_WEIGHTS_DIR" not in env

@@ -26,6 +26,7 @@ OPTIONAL_ON_AZURE = {
     "local_max_concurrent_jobs": "only read by the local job backend; Azure uses azure-batch",
     "local_jobs_dir": "only read by the local job backend; Azure uses azure-batch",
     "trainer_threads": "trainer tuning; unset = every CPU of the Batch node",
+    "detector_cpu_max_iterations": "trainer tuning for CPU runs; Batch nodes train on a GPU",
     "backbone_weights_dir": "only read by the local backend; the trainer image bakes its weights in",
     "detection_weights_dir": "only read by the local backend; the trainer image bakes its weights in",
     "batch_max_task_retries": "the default retry count is the intended one",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from trainer.detection.config import choose_anchors, choose_input_size
 from trainer.detection.data import to_examples
 
@@ -41,3 +42,21 @@ def test_boxes_become_corner_coordinates():
     assert example.boxes.tolist() == [[0.1, 0.2, 0.6, 0.5]] and example.labels.tolist() == [1]
     with pytest.raises(ValueError, match=r"hold-out image #0 \(images\[0\]\): boxes\[0\] category 1"):
         to_examples([image], 1, what="hold-out")
+
+
+def test_the_cpu_iteration_cap_setting(monkeypatch):
+    from trainer.detection.options import CPU_MAX_ITERATIONS_ENV, CPU_SCHEDULE, DetectorOptions
+
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv(CPU_MAX_ITERATIONS_ENV, raising=False)
+    assert DetectorOptions().resolved(cpu).min_iterations == CPU_SCHEDULE.min_iterations
+    monkeypatch.setenv(CPU_MAX_ITERATIONS_ENV, "40")
+    capped = DetectorOptions().resolved(cpu)
+    assert (capped.min_iterations, capped.max_iterations) == (40, 40)
+    assert DetectorOptions(min_iterations=10).resolved(cpu).min_iterations == 10  # a lower ask stays
+    # GPU runs ignore it
+    assert DetectorOptions().resolved(gpu).max_iterations == DetectorOptions().max_iterations
+    for bad in ("lots", "0"):
+        monkeypatch.setenv(CPU_MAX_ITERATIONS_ENV, bad)
+        with pytest.raises(ValueError, match=CPU_MAX_ITERATIONS_ENV):
+            DetectorOptions().resolved(cpu)

@@ -1,6 +1,7 @@
 """Training options, and the schedule each kind of device affords."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -25,6 +26,25 @@ class Schedule:
 # (benchmarks/detection_quality.py: 65.9/79.8/88.5 against 57.8/74.9/86.1 at 2/5/10 shots)
 CPU_SCHEDULE = Schedule(batch_size=4, input_side=(320, 512), epochs=20, min_iterations=100)
 GPU_SCHEDULE = Schedule(batch_size=8, input_side=(512, 800), epochs=300, min_iterations=1000)
+
+# Settings.detector_cpu_max_iterations, forwarded by the job backends: an operator's cap on a CPU
+# run's iterations (a slow development machine; the test suite, which checks flows, not quality:
+# docs/training.md#detectors). Unset: the schedule above.
+CPU_MAX_ITERATIONS_ENV = "LOUPE_DETECTOR_CPU_MAX_ITERATIONS"
+
+
+def cpu_max_iterations() -> int | None:
+    value = os.environ.get(CPU_MAX_ITERATIONS_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        cap = int(value)
+    except ValueError:
+        raise ValueError(f"{CPU_MAX_ITERATIONS_ENV}: expected a whole number of iterations; "
+                         f"got {value!r}") from None
+    if cap < 1:
+        raise ValueError(f"{CPU_MAX_ITERATIONS_ENV}: expected at least 1; got {cap}")
+    return cap
 
 
 @dataclass(frozen=True)
@@ -68,11 +88,16 @@ class DetectorOptions:
     def resolved(self, device: torch.device) -> DetectorOptions:
         """These options with every None taken from the device's schedule."""
         schedule = GPU_SCHEDULE if device.type == "cuda" else CPU_SCHEDULE
+        min_iterations = self.min_iterations or schedule.min_iterations
+        max_iterations = self.max_iterations
+        cap = cpu_max_iterations() if device.type == "cpu" else None
+        if cap is not None:
+            max_iterations, min_iterations = min(max_iterations, cap), min(min_iterations, cap)
         return replace(self, device=str(device),
                        batch_size=self.batch_size or schedule.batch_size,
                        input_side=self.input_side or schedule.input_side,
                        epochs=self.epochs or schedule.epochs,
-                       min_iterations=self.min_iterations or schedule.min_iterations)
+                       min_iterations=min_iterations, max_iterations=max_iterations)
 
 
 def device_of(options: DetectorOptions) -> torch.device:
