@@ -24,7 +24,7 @@ class TrainOptions:
     lr: float = 3e-4
     head_lr: float = 3e-4
     weight_decay: float = 1e-4
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
     head_c: float = DEFAULT_C
     # the linear head (a name in trainer.classification.selection.CANDIDATES); None: chosen by cross-validation
     head: str | None = None
