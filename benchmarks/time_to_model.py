@@ -7,7 +7,12 @@ Datasets: the generated sample classification set (4 classes x 5 images), and, w
 and a detector on fork_scissors 2-shot: every model here is trained with the API's 1-hour budget,
 which is a ceiling, not a target (issue 13: a tiny set must still finish in minutes).
 
-    .venv/bin/python benchmarks/time_to_model.py [--repeat N] [--two-shot]
+    .venv/bin/python benchmarks/time_to_model.py [--repeat N] [--two-shot] [--cold] [--gap S]
+
+Between runs it waits ``--gap`` seconds (default 10), as a user does between trainings: the local
+host's standby trainer (``LOUPE_LOCAL_WARM_TRAINER``, docs/training.md#time-to-model) is started
+when a job ends and needs a few seconds for its imports. ``--cold`` turns the standby off, so
+every job starts a fresh process: run both to see what it buys.
 """
 from __future__ import annotations
 
@@ -27,9 +32,10 @@ TWO_SHOT_GOAL_SECONDS = 600.0
 
 
 def run_case(stack: BenchStack, label: str, dataset: str, repeat: int, kind: str = "Generic-Classifier",
-             goal: float = GOAL_SECONDS) -> list[dict]:
+             goal: float = GOAL_SECONDS, gap: float = 0.0) -> list[dict]:
     rows = []
     for attempt in range(repeat):
+        time.sleep(gap)
         name = f"ttm-{dataset}-{attempt}"
         started = time.perf_counter()
         model = stack.train(name, dataset, kind)
@@ -57,16 +63,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--two-shot", action="store_true",
                         help="also cifar10 2-shot (classifier) and fork_scissors 2-shot (detector)")
+    parser.add_argument("--cold", action="store_true", help="no standby trainer: every job starts a new process")
+    parser.add_argument("--gap", type=float, default=10.0, help="seconds between runs (default 10)")
     args = parser.parse_args()
     rows = []
-    with BenchStack() as stack:
+    print(f"standby trainer: {'off' if args.cold else 'on'}, {args.gap:.0f} s between runs")
+    with BenchStack(**({"local_warm_trainer": "false"} if args.cold else {})) as stack:
         sample = classification("train", per_class=5)
         stack.register("sample-shapes", "imageClassification", sample.files())
-        rows += run_case(stack, "sample (4 classes x 5)", "sample-shapes", args.repeat, goal=SAMPLE_GOAL_SECONDS)
+        rows += run_case(stack, "sample (4 classes x 5)", "sample-shapes", args.repeat, goal=SAMPLE_GOAL_SECONDS,
+                         gap=args.gap)
         hemlock = SHARED / "hemlock_cherry"
         if hemlock.exists():
             stack.register("hemlock-5shot", "imageClassification", shared_files(hemlock, "train_5shot.json"))
-            rows += run_case(stack, "hemlock_cherry 5-shot", "hemlock-5shot", args.repeat)
+            rows += run_case(stack, "hemlock_cherry 5-shot", "hemlock-5shot", args.repeat, gap=args.gap)
         else:
             print(f"({hemlock} not found: hemlock_cherry skipped)")
         two_shot = [("cifar10", "imageClassification", "Generic-Classifier", "cifar10 2-shot"),
@@ -76,7 +86,7 @@ def main() -> None:
                 print(f"({SHARED / folder} not found: {label} skipped)")
                 continue
             stack.register(f"{folder}-2shot", annotation_kind, shared_files(SHARED / folder, "train_2shot.json"))
-            rows += run_case(stack, label, f"{folder}-2shot", args.repeat, kind, TWO_SHOT_GOAL_SECONDS)
+            rows += run_case(stack, label, f"{folder}-2shot", args.repeat, kind, TWO_SHOT_GOAL_SECONDS, args.gap)
     print(f"\n{'case':<26}{'PUT->succeeded':>15}{'start':>8}{'fetch':>8}{'train':>8}{'export':>8}{'score*':>8}")
     for row in rows:
         other = row["wall"] - row["start"] - row["fetch"] - row["train"] - row["export"]

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     job_backend: Literal["local", "azure-batch"] = "local"
     local_max_concurrent_jobs: int = 1
     local_jobs_dir: str = ".loupe/jobs"
+    # local backend: keep one trainer process started ahead, its imports done, while no job runs
+    # (docs/training.md#time-to-model)
+    local_warm_trainer: bool = True
     batch_account_url: str | None = None
     batch_pool_id: str = "loupe-gpu"
     batch_trainer_image: str | None = None

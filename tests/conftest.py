@@ -33,8 +33,10 @@ def azurite() -> Iterator[Azurite]:
 @pytest.fixture(scope="session")
 def make_settings(azurite):
     def make(**overrides) -> Settings:
+        # no standby trainer by default: the suite builds short-lived hosts that never train; the
+        # session's host and the hosts run as processes keep the default (local_warm_trainer)
         values = dict(storage_connection_string=azurite.connection_string, api_keys=[TEST_API_KEY],
-                      detector_cpu_max_iterations=TEST_DETECTOR_CPU_ITERATIONS)
+                      detector_cpu_max_iterations=TEST_DETECTOR_CPU_ITERATIONS, local_warm_trainer=False)
         values.update(overrides)
         return Settings(**values)
 
@@ -43,7 +45,7 @@ def make_settings(azurite):
 
 @pytest.fixture(scope="session")
 def settings(make_settings) -> Settings:
-    return make_settings()
+    return make_settings(local_warm_trainer=True)
 
 
 @pytest.fixture(scope="session")

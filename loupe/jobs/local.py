@@ -5,6 +5,12 @@ Logs go to ``<local_jobs_dir>/<job id>.log`` while the trainer runs and are copi
 model (``<model>/logs/<job id>.log`` in the models container) when it ends. Cancel sends SIGTERM
 to the whole group (the trainer stops and cleans up), then SIGKILL after a grace period.
 
+While no trainer runs, the backend keeps one STANDBY trainer (``local_warm_trainer``): ``python -m
+trainer --standby`` started ahead, its imports done (torch and the recipes: 5-10 s on a small
+machine), waiting for one line on stdin that names its job (``loupe.jobs.spec.StandbyAssignment``)
+- the next job starts in it instead of in a cold process. It exits when its stdin closes (the host
+went away) and is killed with the host (docs/training.md#time-to-model).
+
 Each job also has a durable record, ``<local_jobs_dir>/<job id>.json``: where it reports, its
 state, and the trainer's process identity (pid + process start, so a recycled pid is never taken
 for it). A trainer outlives a hard crash of the host (kill -9: it runs in its own session), so the
@@ -29,7 +35,7 @@ from urllib.parse import urlsplit
 
 from loupe.artifacts import LOGS_DIR
 from loupe.jobs.backend import JobState, JobStatus
-from loupe.jobs.spec import JOB_SPEC_ENV, JobSpec
+from loupe.jobs.spec import JOB_SPEC_ENV, JobSpec, StandbyAssignment
 from loupe.paths import REPO_ROOT, TRAINER_PATH
 from loupe.storage.clients import Storage
 
@@ -137,8 +143,11 @@ class LocalBackend:
         self._lock = threading.RLock()
         self._storage_id = urlsplit(storage.blob_account_url)._replace(query="", fragment="").geturl()
         self._host = (os.getpid(), process_identity(os.getpid()))
+        self._standby: subprocess.Popen | None = None
+        self._closed = False
         with self._lock:
             self._recover()
+            self._keep_standby()
 
     # --- the protocol
     def submit(self, spec: JobSpec, spec_blob: str) -> str:
@@ -195,7 +204,9 @@ class LocalBackend:
         stopped: on the next start the reconciler finds the job gone and ends the model `failed`
         with that reason. (A hard crash leaves the records running: the next host adopts them.)"""
         with self._lock:
+            self._closed = True
             self._queue.clear()
+            self._drop_standby()
             for job in self._jobs.values():
                 if job.finished is None and job.record.state != "stopped":
                     job.record.state, job.record.detail = "stopped", STOPPED_WITH_HOST
@@ -210,6 +221,12 @@ class LocalBackend:
                 return None
             return job.process.pid if job.process else job.record.pid if job.adopted else None
 
+    def standby_pid(self) -> int | None:
+        """The waiting standby trainer's pid (None: none waits)."""
+        with self._lock:
+            standby = self._standby
+            return standby.pid if standby is not None and standby.poll() is None else None
+
     def _running(self) -> int:
         return sum(1 for j in self._jobs.values() if (j.process is not None or j.adopted) and j.finished is None)
 
@@ -217,7 +234,8 @@ class LocalBackend:
         while self._queue and self._running() < max(1, self.settings.local_max_concurrent_jobs):
             self._start(self._jobs[self._queue.popleft()])
 
-    def _environment(self, job: _Job) -> dict[str, str]:
+    def _environment(self, job: _Job | None) -> dict[str, str]:
+        """The trainer's environment; without a job, a standby's (its spec comes on stdin)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOUPE_")}
         # the trainer reads the same settings this process has (trainer_threads and the weights
         # folders among them), plus where its spec is
@@ -226,23 +244,85 @@ class LocalBackend:
                 continue  # the trainer never needs the API keys
             env[f"LOUPE_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
         env["LOUPE_STORAGE_CONNECTION_STRING"] = self.settings.effective_connection_string
-        env[JOB_SPEC_ENV] = f"{job.record.container}/{job.record.spec_blob}"
+        if job is not None:
+            env[JOB_SPEC_ENV] = f"{job.record.container}/{job.record.spec_blob}"
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(TRAINER_PATH), env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep)
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
     def _start(self, job: _Job) -> None:
-        with open(job.log_path, "ab") as output:
-            job.process = subprocess.Popen(
-                [self.python, "-m", "trainer"], env=self._environment(job), stdout=output, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, cwd=REPO_ROOT, start_new_session=True,  # own process group
-            )
+        job.process = self._assign_standby(job)
+        if job.process is None:
+            with open(job.log_path, "ab") as output:
+                job.process = subprocess.Popen(
+                    [self.python, "-m", "trainer"], env=self._environment(job), stdout=output,
+                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO_ROOT,
+                    start_new_session=True,  # own process group
+                )
         job.record.state, job.record.pid = "running", job.process.pid
         job.record.identity = process_identity(job.process.pid)
         self._save(job)
         log.info("started trainer pid %d for %s", job.process.pid, job.job_id)
         threading.Thread(target=self._wait, args=(job,), name=f"wait:{job.job_id}", daemon=True).start()
+
+    # --- the standby trainer
+    def _keep_standby(self) -> None:
+        """Start a standby trainer when none is waiting and no job runs (its imports would only
+        slow a running job down)."""
+        if not self.settings.local_warm_trainer or self._closed or self._running():
+            return
+        if self._standby is not None and self._standby.poll() is None:
+            return
+        try:
+            self.jobs_dir.mkdir(parents=True, exist_ok=True)
+            standby_log = self.jobs_dir / f"standby-{time.time_ns()}.log"
+            with open(standby_log, "wb") as output:
+                self._standby = subprocess.Popen(
+                    [self.python, "-m", "trainer", "--standby", str(standby_log)],
+                    env=self._environment(None), stdout=output, stderr=subprocess.STDOUT,
+                    stdin=subprocess.PIPE, cwd=REPO_ROOT, start_new_session=True,
+                )
+        except OSError:
+            self._standby = None
+            log.warning("could not start a standby trainer; jobs start cold", exc_info=True)
+
+    def _assign_standby(self, job: _Job) -> subprocess.Popen | None:
+        """Hand ``job`` to the waiting standby trainer: its process, or None (none is waiting)."""
+        process, self._standby = self._standby, None
+        if process is None:
+            return None
+        if process.poll() is not None:
+            log.warning("the standby trainer had ended (%s); the job starts cold",
+                        describe_exit(process.returncode))
+            return None
+        line = StandbyAssignment(spec=f"{job.record.container}/{job.record.spec_blob}", log=str(job.log_path))
+        try:
+            process.stdin.write(line.model_dump_json().encode() + b"\n")
+            process.stdin.close()
+        except OSError:  # it died in between: start the job cold
+            self._discard(process)
+            return None
+        log.info("job %s runs in the standby trainer pid %d", job.job_id, process.pid)
+        return process
+
+    def _drop_standby(self) -> None:
+        process, self._standby = self._standby, None
+        if process is not None:
+            self._discard(process)
+
+    @staticmethod
+    def _discard(process: subprocess.Popen) -> None:
+        """Kill a standby trainer that will run no job, reap it and remove its --standby LOG."""
+        Path(process.args[-1]).unlink(missing_ok=True)
+        if process.stdin is not None and not process.stdin.closed:
+            process.stdin.close()
+        if process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        threading.Thread(target=process.wait, daemon=True).start()  # reap it
 
     def _wait(self, job: _Job) -> None:
         code = job.process.wait()
@@ -264,6 +344,7 @@ class LocalBackend:
                 job.record.state, job.record.detail = "ended", detail
             self._save(job)
             self._start_queued()
+            self._keep_standby()
         if job.process is not None or job.adopted:
             self._keep_log(job)
 
@@ -326,6 +407,10 @@ class LocalBackend:
             if record.state in ("queued", "running") and self._owned_by_live_host(record):
                 continue  # another host (or another backend of this process) watches it
             self._take_over(_Job(record, self.jobs_dir / f"{record.job_id}.log"))
+        # a standby removes its own log unless it was killed or failed before it got a job
+        for path in self.jobs_dir.glob("standby-*.log") if self.jobs_dir.is_dir() else []:
+            if time.time() - path.stat().st_mtime > PRUNE_AFTER_SECONDS:
+                path.unlink(missing_ok=True)
         self._start_queued()
 
     def _take_over(self, job: _Job) -> None:

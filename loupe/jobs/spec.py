@@ -24,6 +24,17 @@ JOB_SPEC_ENV = "LOUPE_JOB_SPEC"
 JOB_SPEC_FILE = "jobspec.json"
 
 
+class StandbyAssignment(BaseModel):
+    """The one line a local host writes to a standby trainer's stdin (``python -m trainer
+    --standby LOG``, docs/training.md#time-to-model): the job it is to run, and the job's log,
+    which the trainer's output moves to."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    spec: str = Field(min_length=1, max_length=2048)  # as JOB_SPEC_ENV: "<container>/<blob>"
+    log: str = Field(min_length=1, max_length=4096)  # a local file path
+
+
 def export_key(platform: str, flavor: str | None) -> str:
     """``ONNX``, ``ONNX-ONNXFloat16``: the package's zip is ``<model>/exports/<key>.zip``."""
     return f"{platform}-{flavor}" if flavor else platform

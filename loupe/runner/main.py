@@ -7,10 +7,11 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from loupe.jobs.spec import JOB_SPEC_ENV, JobSpec
+from loupe.jobs.spec import JOB_SPEC_ENV, JobSpec, StandbyAssignment
 from loupe.runner.training import Fit, run_training
 from loupe.settings import get_settings
 from loupe.storage.clients import Storage
@@ -33,10 +34,45 @@ def read_spec(storage: Storage, reference: str) -> JobSpec:
     return JobSpec.model_validate_json(storage.container(container).download_blob(blob).readall())
 
 
-def main(fit: Fit, argv: list[str] | None = None, package: PackageFn | None = None) -> int:
+def _await_assignment(standby_log: Path, warm: Callable[[], None] | None) -> str | None:
+    """A standby trainer (docs/training.md#time-to-model): do the slow imports, then wait for the
+    host's one line on stdin. Its job's spec reference, with this process's output moved to the
+    job's log (what the standby printed first included); None when the host went away first."""
+    if warm is not None:
+        warm()
+    line = sys.stdin.readline()
+    if not line.strip():
+        standby_log.unlink(missing_ok=True)
+        return None
+    assignment = StandbyAssignment.model_validate_json(line)
+    fd = os.open(assignment.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, standby_log.read_bytes())
+    except OSError:
+        pass  # the standby's own output is a nicety; the job's log is what matters
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    standby_log.unlink(missing_ok=True)
+    return assignment.spec
+
+
+def main(fit: Fit, argv: list[str] | None = None, package: PackageFn | None = None,
+         warm: Callable[[], None] | None = None) -> int:
+    """Run one job. ``warm``: the trainer's slow imports, done first by a standby trainer."""
     parser = argparse.ArgumentParser(prog="python -m trainer", description="Loupe's trainer: runs one JobSpec.")
     parser.add_argument("--spec", help=f"'<container>/<blob>' or a file (default: ${JOB_SPEC_ENV})")
+    parser.add_argument("--standby", metavar="LOG", type=Path,
+                        help="import first, then read the job from stdin (a local host's warm trainer; LOG: "
+                             "this process's output until then)")
     args = parser.parse_args(argv)
+    if args.standby is not None:
+        assigned = _await_assignment(args.standby, warm)
+        if assigned is None:
+            return 0
+        args.spec = assigned
     logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("azure", "urllib3"):

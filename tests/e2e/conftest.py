@@ -2,8 +2,6 @@
 reconciler ticking, datasets registered from generated sample images."""
 from __future__ import annotations
 
-import time
-
 import pytest
 from cognitive_service_vision_model_customization_python_samples import (
     DatasetClient,
@@ -58,16 +56,6 @@ def register(services):
 def small_classification(register):
     """3 images per class for training, 3 per class for testing: trains in seconds."""
     return register(classification("train", per_class=3)), register(classification("test", per_class=3))
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.5):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 @pytest.fixture(scope="package")

@@ -23,7 +23,8 @@ from cognitive_service_vision_model_customization_python_samples import (
 from loupe.artifacts import LABELS_FILE, METRICS_FILE, MODEL_FILE, PREPROCESSING_FILE
 from loupe.sample_data import classification
 from tests.conftest import TEST_API_KEY
-from tests.e2e.conftest import RECONCILE_SECONDS, wait_for
+from tests.e2e.conftest import RECONCILE_SECONDS
+from tests.support.processes import alive, wait_for
 
 TRAINING_TIMEOUT = 900
 
@@ -105,21 +106,8 @@ def test_cancel_ends_cancelled_and_the_trainer_is_gone(clients, services, regist
     assert training.query_model("e2e-cancel").status in (ModelStatus.CANCELLING, ModelStatus.CANCELLED)
     final = training.wait_for_training_completion("e2e-cancel", check_wait_in_secs=1)
     assert final.status is ModelStatus.CANCELLED
-    wait_for(lambda: not _alive(pid), 30, "the trainer process to exit")
+    wait_for(lambda: not alive(pid), 30, "the trainer process to exit")
     training.delete_model("e2e-cancel")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie (exited, not yet reaped) counts as gone
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_a_killed_trainer_is_resubmitted_and_resumes_from_its_checkpoint(clients, services, register, api_server):

@@ -187,11 +187,19 @@ def _orphan_record(storage, jobs_dir: Path, job_id: str, pid: int, identity: str
               host_identity="gone").write(jobs_dir)
 
 
-def test_a_restarted_backend_adopts_a_live_trainer_and_can_cancel_it(services, stand_in, tmp_path):
+@pytest.fixture
+def storage(make_settings):
+    """Loupe's storage, for a backend without a standby trainer (these tests never train)."""
+    from loupe.storage.clients import Storage
+
+    return Storage(make_settings())
+
+
+def test_a_restarted_backend_adopts_a_live_trainer_and_can_cancel_it(storage, stand_in, tmp_path):
     from loupe.jobs.local import LocalBackend, process_identity
 
-    _orphan_record(services.storage, tmp_path, "job-orphan", stand_in.pid, process_identity(stand_in.pid))
-    backend = LocalBackend(services.storage, jobs_dir=tmp_path)
+    _orphan_record(storage, tmp_path, "job-orphan", stand_in.pid, process_identity(stand_in.pid))
+    backend = LocalBackend(storage, jobs_dir=tmp_path)
     assert backend.status("job-orphan").state.value == "running"
     backend.cancel("job-orphan")
     stand_in.wait(timeout=10)  # SIGTERM reached its process group
@@ -201,11 +209,11 @@ def test_a_restarted_backend_adopts_a_live_trainer_and_can_cancel_it(services, s
     assert backend.status("job-orphan").state.value == "completed"
 
 
-def test_a_recycled_pid_is_never_taken_for_the_trainer(services, stand_in, tmp_path):
+def test_a_recycled_pid_is_never_taken_for_the_trainer(storage, stand_in, tmp_path):
     from loupe.jobs.local import LocalBackend
 
-    _orphan_record(services.storage, tmp_path, "job-recycled", stand_in.pid, "another-process-start")
-    backend = LocalBackend(services.storage, jobs_dir=tmp_path)
+    _orphan_record(storage, tmp_path, "job-recycled", stand_in.pid, "another-process-start")
+    backend = LocalBackend(storage, jobs_dir=tmp_path)
     status = backend.status("job-recycled")
     assert status.state.value == "completed" and "ended" in status.detail
     backend.cancel("job-recycled")

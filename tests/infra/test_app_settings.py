@@ -25,6 +25,7 @@ OPTIONAL_ON_AZURE = {
     "image_check_concurrency": "validation tuning",
     "local_max_concurrent_jobs": "only read by the local job backend; Azure uses azure-batch",
     "local_jobs_dir": "only read by the local job backend; Azure uses azure-batch",
+    "local_warm_trainer": "only read by the local job backend; Azure uses azure-batch",
     "trainer_threads": "trainer tuning; unset = every CPU of the Batch node",
     "detector_cpu_max_iterations": "trainer tuning for CPU runs; Batch nodes train on a GPU",
     "backbone_weights_dir": "only read by the local backend; the trainer image bakes its weights in",
