@@ -63,7 +63,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--two-shot", action="store_true",
                         help="also cifar10 2-shot (classifier) and fork_scissors 2-shot (detector)")
-    parser.add_argument("--cold", action="store_true", help="no standby trainer: every job starts a new process")
+    parser.add_argument("--cold", action="store_true",
+                        help="no standby trainer: every job starts a new process")
     parser.add_argument("--gap", type=float, default=10.0, help="seconds between runs (default 10)")
     args = parser.parse_args()
     rows = []
@@ -71,8 +72,8 @@ def main() -> None:
     with BenchStack(**({"local_warm_trainer": "false"} if args.cold else {})) as stack:
         sample = classification("train", per_class=5)
         stack.register("sample-shapes", "imageClassification", sample.files())
-        rows += run_case(stack, "sample (4 classes x 5)", "sample-shapes", args.repeat, goal=SAMPLE_GOAL_SECONDS,
-                         gap=args.gap)
+        rows += run_case(stack, "sample (4 classes x 5)", "sample-shapes", args.repeat,
+                         goal=SAMPLE_GOAL_SECONDS, gap=args.gap)
         hemlock = SHARED / "hemlock_cherry"
         if hemlock.exists():
             stack.register("hemlock-5shot", "imageClassification", shared_files(hemlock, "train_5shot.json"))
