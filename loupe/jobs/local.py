@@ -117,6 +117,11 @@ class _Job:
     def job_id(self) -> str:
         return self.record.job_id
 
+    @property
+    def spec_reference(self) -> str:
+        """Where the trainer reads its spec: ``<container>/<blob>`` (JOB_SPEC_ENV's form)."""
+        return f"{self.record.container}/{self.record.spec_blob}"
+
 
 def describe_exit(code: int | None) -> str:
     if code is None:
@@ -245,7 +250,7 @@ class LocalBackend:
             env[f"LOUPE_{name.upper()}"] = ",".join(value) if isinstance(value, list) else str(value)
         env["LOUPE_STORAGE_CONNECTION_STRING"] = self.settings.effective_connection_string
         if job is not None:
-            env[JOB_SPEC_ENV] = f"{job.record.container}/{job.record.spec_blob}"
+            env[JOB_SPEC_ENV] = job.spec_reference
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), str(TRAINER_PATH), env.get("PYTHONPATH", "")]).rstrip(
             os.pathsep)
         env["PYTHONUNBUFFERED"] = "1"
@@ -296,7 +301,7 @@ class LocalBackend:
             log.warning("the standby trainer had ended (%s); the job starts cold",
                         describe_exit(process.returncode))
             return None
-        line = StandbyAssignment(spec=f"{job.record.container}/{job.record.spec_blob}", log=str(job.log_path))
+        line = StandbyAssignment(spec=job.spec_reference, log=str(job.log_path))
         try:
             process.stdin.write(line.model_dump_json().encode() + b"\n")
             process.stdin.close()
