@@ -13,8 +13,8 @@ from loupe.local.azurite import Azurite
 from loupe.settings import Settings
 
 TEST_API_KEY = "test-key-0123456789"
-# Detectors trained through the API stop at this many iterations (the CPU recipe runs 100): the
-# tests check flows and agreement, not accuracy (benchmarks/detection_quality.py does), and a
+# Detectors trained through the API stop at this many iterations (the CPU recipe: 150 or more):
+# the tests check flows and agreement, not accuracy (benchmarks/detection_quality.py does), and a
 # detector was the suite's longest wait (docs/training.md#detectors)
 TEST_DETECTOR_CPU_ITERATIONS = 50
 

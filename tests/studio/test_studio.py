@@ -167,7 +167,7 @@ def _changes(page, key: str, label: str, output: int, shown: str, metrics) -> tu
 
 # A tag boxed in 20 images or more lets the trainer hold images out for good: one training pass (fewer
 # would add the estimate pass, docs/training.md#estimates). One tag, ring, which 22 of the 32 sample
-# scenes hold (one tag keeps the training at its floor of 100 iterations)
+# scenes hold (one tag keeps the training at its floor of iterations)
 DETECTION_SCENES, DETECTION_TAG = 32, "ring"
 
 
