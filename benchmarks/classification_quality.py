@@ -12,7 +12,10 @@ and L2-normalised, logistic regression with C=10 (the floor of issue 13). The la
 means per shot count. ``--variant linear`` runs the recipe without fine-tuning.
 
     .venv/bin/python benchmarks/classification_quality.py [--datasets cifar10 /data/my_set] [--sample]
-        [--shots 2 5 10] [--variant default|linear] [--threads N] [--export]
+        [--shots 2 5 10] [--variant default|linear] [--seed N] [--threads N] [--export]
+
+``--seed`` is the training seed (which training images the split pass holds out, the augmentation,
+the fine-tuning order); the images of each shot count are the dataset's own.
 
 Skips (exit 0) when no dataset folder exists: a user's clone has no shared folder.
 """
@@ -114,13 +117,13 @@ class Probe:
 
 
 def run_one(name: str, train: list[Example], test: list[Example], labels: list[str], options: TrainOptions,
-            export: bool) -> dict:
+            export: bool, seed: int = 0) -> dict:
     wall, cpu = time.monotonic(), time.process_time()
     result = train_classifier(
         train,
         labels,
         multilabel=False,
-        context=LocalContext.with_budget(3600.0, seed=0),
+        context=LocalContext.with_budget(3600.0, seed=seed),
         holdout=test,
         options=options,
     )
@@ -153,6 +156,7 @@ def main() -> int:
     parser.add_argument("--sample", action="store_true", help="also Loupe's generated sample set")
     parser.add_argument("--shots", nargs="+", type=int, default=[2, 5, 10])
     parser.add_argument("--variant", choices=["default", "linear"], default="default")
+    parser.add_argument("--seed", type=int, default=0, help="the training seed (default 0)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all)")
     parser.add_argument("--export", action="store_true", help="also export and verify each model's ONNX")
     args = parser.parse_args()
@@ -166,7 +170,7 @@ def main() -> int:
         options = replace(options, finetune=False)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"variant={args.variant} threads={args.threads or os.cpu_count()}")
+    print(f"variant={args.variant} seed={args.seed} threads={args.threads or os.cpu_count()}")
     print(f"{'dataset':15s} {'shots':>5s} {'train':>5s} {'test':>4s} {'top1%':>6s} {'probe%':>6s} {'delta':>6s} "
           f"{'ece':>6s} {'azure%':>6s} {'views':>5s} {'epochs':>6s} {'method':>8s} {'head':>11s} {'T':>5s} "
           f"{'wall_s':>7s} {'cpu_s':>7s}",
@@ -185,7 +189,7 @@ def main() -> int:
                 else:
                     (all_train, labels), (test, _) = source["train"], source["test"]
                     train = first_k(all_train, shots)
-                row = run_one(name, train, test, labels, options, args.export)
+                row = run_one(name, train, test, labels, options, args.export, args.seed)
                 row.update(shots=shots, probe=probe.top1(train, test, len(labels)))
                 rows.append(row)
                 extra = f" onnx_diff={row['onnx_max_abs_diff']:.1e}" if "onnx_max_abs_diff" in row else ""

@@ -15,6 +15,8 @@ from trainer.classification.selection import (
     cross_fitted_probabilities,
     fit_temperature,
     folds_for,
+    logit_scale,
+    split_temperature,
 )
 
 
@@ -124,3 +126,54 @@ def test_fine_tuning_is_kept_unless_the_linear_head_wins_on_both_counts():
     assert _keep_finetuning((0.5, -1.0), (0.5, -1.0))  # a tie
     assert not _keep_finetuning((0.5, -1.2), (0.5, -1.0))  # as many right, a higher log loss
     assert not _keep_finetuning((0.4, -1.2), (0.5, -1.0))
+
+
+def test_a_split_pass_right_on_every_held_out_image_is_sharpened_by_the_linear_evidence():
+    held, right = torch.tensor([[3.0, 0.0], [0.0, 3.0]]), torch.tensor([0, 1])  # all right: T only falls
+    rng = np.random.default_rng(4)
+    targets = torch.arange(40) % 2
+    linear = torch.from_numpy(rng.normal(size=(40, 2)) * 0.2).float()
+    linear[torch.arange(40), targets] += 1.5  # a confident, separable linear head out of fold
+    alone = fit_temperature(held, right, multilabel=False, prior_per_image=0.25)
+    linear_t = fit_temperature(linear, targets, multilabel=False)
+    assert split_temperature(held, right, False) == alone  # no linear evidence: the held-out fit
+    sharpened = split_temperature(held, right, False, linear, targets, scale=2.0)
+    assert sharpened < alone and sharpened == pytest.approx(2.0 * linear_t)  # carried to the larger logits
+    # one held-out image wrong: the held-out log loss has a minimum of its own and decides alone
+    wrong = torch.tensor([0, 0])
+    assert split_temperature(held, wrong, False, linear, targets, scale=2.0) == \
+        fit_temperature(held, wrong, multilabel=False, prior_per_image=0.25)
+    # the linear evidence only sharpens: carried to far larger logits its T is above the held-out fit
+    assert split_temperature(held, right, False, linear, targets, scale=100.0) == alone
+    assert split_temperature(held, right, False, linear, targets, scale=0.0) == alone  # no scale measured
+    # multilabel: right means every label on the right side of 0.5
+    multi_truth = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    multi_targets = (targets[:, None] == torch.arange(2)).float()
+    multi_alone = fit_temperature(held - 1.5, multi_truth, multilabel=True, prior_per_image=0.25)
+    multi_linear = multi_targets * 6 - 3
+    assert split_temperature(held - 1.5, multi_truth, True, multi_linear, multi_targets) < multi_alone
+    assert split_temperature(held - 1.5, 1 - multi_truth, True, multi_linear, multi_targets) == \
+        fit_temperature(held - 1.5, 1 - multi_truth, multilabel=True, prior_per_image=0.25)
+
+
+def test_the_logit_scale_ignores_what_a_softmax_ignores():
+    logits = torch.tensor([[1.0, -1.0], [2.0, 0.0]])
+    assert logit_scale(logits, multilabel=False) == pytest.approx(1.0)  # each row's mean taken away
+    assert logit_scale(logits * 3 + 5, multilabel=False) == pytest.approx(3.0)
+    assert logit_scale(logits, multilabel=True) == pytest.approx(math.sqrt(1.5))  # sigmoids: about 0
+    assert logit_scale(logits[:0], multilabel=False) == 0.0
+
+
+def test_cross_fitted_probabilities_fit_each_fold_with_the_rows_outside_it():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 2.0]])
+    targets = torch.tensor([0, 1, 0, 1])
+    seen: list[list[bool]] = []
+
+    def temperature(use: np.ndarray) -> float:
+        seen.append(use.tolist())
+        return 0.5
+
+    probabilities = cross_fitted_probabilities(logits, targets, np.array([0, 1, 0, 1]), multilabel=False,
+                                               temperature=temperature)
+    assert seen == [[False, True, False, True], [True, False, True, False]]
+    assert np.allclose(probabilities[0], torch.softmax(logits[0] / 0.5, 0).numpy())

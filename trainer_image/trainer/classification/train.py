@@ -56,12 +56,13 @@ from trainer.classification.result import ClassifierResult, HoldoutPredictions, 
 from trainer.classification.selection import (
     CANDIDATES,
     MAX_FOLDS,
-    SPLIT_PRIOR_PER_IMAGE,
     Selection,
     choose_head,
     cross_fitted_probabilities,
     fit_candidate,
     fit_temperature,
+    logit_scale,
+    split_temperature,
 )
 from trainer.context import TrainingContext
 from trainer.errors import Cancelled
@@ -342,19 +343,39 @@ class _ClassifierRun:
     def _calibrate(self) -> None:
         """Temperature scaling folded into the head: fitted on the out-of-fold logits of the chosen
         linear head, or on the split pass's held-out logits when fine-tuning was kept."""
-        prior = 0.0
         if self.method == "linear" and self.selection is not None:
-            logits, truth = self.selection.logits, self.targets[torch.from_numpy(self.selection.scored)]
+            truth = self.targets[torch.from_numpy(self.selection.scored)]
+            temperature = fit_temperature(self.selection.logits, truth, self.multilabel)
         elif self.split_logits is not None:
-            logits, truth = self.split_logits, self.targets[torch.as_tensor(self.hold_idx, dtype=torch.long)]
-            prior = SPLIT_PRIOR_PER_IMAGE
+            temperature = self._split_temperature(np.ones(len(self.hold_idx), dtype=bool))
         else:
-            logits = truth = None
-        temperature = fit_temperature(logits, truth, self.multilabel, prior) if logits is not None else 1.0
+            temperature = 1.0
         with torch.no_grad():
             self.model.head.weight.div_(temperature)
             self.model.head.bias.div_(temperature)
         self.temperature = self.stats.temperature = round(temperature, 4)
+
+    def _split_temperature(self, use: np.ndarray) -> float:
+        """selection.split_temperature on the held-out images marked in ``use`` (a mask over
+        hold_idx), the linear head's out-of-fold evidence of the others left out too, so an
+        estimate's fold never fits the temperature that scales it."""
+        assert self.split_logits is not None
+        held_rows = [row for row, used in zip(self.hold_idx, use.tolist(), strict=True) if used]
+        held_logits = self.split_logits[torch.from_numpy(use)]
+        held_truth = self.targets[torch.as_tensor(held_rows, dtype=torch.long)]
+        if self.selection is None:
+            return split_temperature(held_logits, held_truth, self.multilabel)
+        scored = self.selection.scored.tolist()
+        left_out = set(self.hold_idx) - set(held_rows)
+        keep = torch.tensor([row not in left_out for row in scored], dtype=torch.bool)
+        # the scale of the two models' logits, compared on the held-out images both scored
+        at = {row: i for i, row in enumerate(scored)}
+        paired = [(i, at[row]) for i, row in enumerate(held_rows) if row in at]
+        linear_scale = logit_scale(self.selection.logits[[j for _, j in paired]], self.multilabel)
+        scale = logit_scale(held_logits[[i for i, _ in paired]], self.multilabel) / linear_scale \
+            if paired and linear_scale > 0 else 0.0
+        return split_temperature(held_logits, held_truth, self.multilabel, self.selection.logits[keep],
+                                 self.targets[torch.as_tensor(scored, dtype=torch.long)][keep], scale)
 
     # --- training passes ----------------------------------------------------------------------
 
@@ -537,8 +558,9 @@ class _ClassifierRun:
             result = self._estimate(self.selection.scored.tolist(), self.selection.logits, self.selection.folds,
                                     "crossValidation")
         elif self.hold_idx and self.split_logits is not None:
-            result = self._estimate(self.hold_idx, self.split_logits,
-                                    np.arange(len(self.hold_idx)) % MAX_FOLDS, "split", SPLIT_PRIOR_PER_IMAGE)
+            folds = np.arange(len(self.hold_idx)) % MAX_FOLDS
+            result = self._estimate(self.hold_idx, self.split_logits, folds, "split",
+                                    temperature=self._split_temperature)
         else:
             scores = _scores(self.model, self.frozen, self.train, self.pre, self.device, self.opts.extraction_batch)
             result = HoldoutPredictions(list(self.train), scores,
@@ -550,10 +572,10 @@ class _ClassifierRun:
         return result
 
     def _estimate(self, rows: list[int], logits: torch.Tensor, folds: np.ndarray, source: str,
-                  prior_per_image: float = 0.0) -> HoldoutPredictions:
+                  temperature: Callable[[np.ndarray], float] | None = None) -> HoldoutPredictions:
         examples = [self.train[i] for i in rows]
         truth = self.targets[torch.as_tensor(rows, dtype=torch.long)]
-        scores = cross_fitted_probabilities(logits, truth, folds, self.multilabel, prior_per_image)
+        scores = cross_fitted_probabilities(logits, truth, folds, self.multilabel, temperature=temperature)
         return HoldoutPredictions(examples, scores, targets_array(examples, self.num_classes, self.multilabel),
                                   source)
 
