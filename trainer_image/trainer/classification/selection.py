@@ -226,7 +226,7 @@ def split_temperature(held_logits: torch.Tensor, held_truth: torch.Tensor, multi
 
 @torch.no_grad()
 def cross_fitted_probabilities(logits: torch.Tensor, targets: torch.Tensor, folds: np.ndarray,
-                               multilabel: bool, prior_per_image: float = 0.0,
+                               multilabel: bool,
                                temperature: Callable[[np.ndarray], float] | None = None) -> np.ndarray:
     """Out-of-fold probabilities, each fold's scaled by the temperature fitted on the other folds:
     the reported calibration is not measured on the images that fitted it. ``temperature``, when
@@ -239,7 +239,7 @@ def cross_fitted_probabilities(logits: torch.Tensor, targets: torch.Tensor, fold
         elif temperature is not None:
             t = temperature((~inside).numpy())
         else:
-            t = fit_temperature(logits[~inside], targets[~inside], multilabel, prior_per_image)
+            t = fit_temperature(logits[~inside], targets[~inside], multilabel)
         scaled = logits[inside] / t
         out[inside] = torch.sigmoid(scaled) if multilabel else torch.softmax(scaled, dim=1)
     return out.numpy()
